@@ -1,0 +1,1 @@
+"""One FastAPI app per endpoint group; thin routes joining auth, store, runner and protocols."""

@@ -1,0 +1,40 @@
+"""FastAPI dependencies shared by every endpoint group."""
+
+from __future__ import annotations
+
+from fastapi import Request
+
+from agentgate.api.errors import ApiError
+from agentgate.auth.principal import Principal, principal_from_scope
+
+
+def current_principal(request: Request) -> Principal:
+    principal = principal_from_scope(request.scope)
+    if principal is None:
+        # Only reachable when a function is called without the authorizer in front of it.
+        raise ApiError(401, "missing authorization in header")
+    return principal
+
+
+def require_scope(principal: Principal, scope: str) -> Principal:
+    if not principal.can(scope):
+        raise ApiError(403, f"this key lacks the '{scope}' scope")
+    return principal
+
+
+def requires(scope: str):
+    """Dependency: the caller's principal, which must hold `scope`."""
+
+    def dependency(request: Request) -> Principal:
+        return require_scope(current_principal(request), scope)
+
+    dependency.__name__ = f"requires_{scope}"
+    return dependency
+
+
+def stage_of(request: Request) -> tuple[str | None, str | None]:
+    """(apiId, stage) of the API Gateway stage this request came through."""
+    from agentgate.auth.principal import request_context_from_scope
+
+    ctx = request_context_from_scope(request.scope)
+    return ctx.get("apiId"), ctx.get("stage")

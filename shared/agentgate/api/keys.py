@@ -1,0 +1,172 @@
+"""The keys endpoint group: seed 002's personal access token API, plus /health and / (public)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import Depends, Query, Request
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, field_validator
+
+from agentgate import SERVICE_NAME, __version__
+from agentgate.api.app import create_app
+from agentgate.api.deps import requires, stage_of
+from agentgate.api.errors import ApiError
+from agentgate.auth import cache as authorizer_cache
+from agentgate.auth import management
+from agentgate.auth.principal import Principal
+from agentgate.auth.scopes import ADMIN
+from agentgate.config import settings
+
+PAT = "/api/permission_api/pat"
+NAME_MAX = settings().key_name_max
+
+app = create_app("keys")
+
+Name = Annotated[StrictStr, Field(min_length=1, max_length=NAME_MAX)]
+KeyId = Annotated[StrictStr, Field(pattern=r"^[0-9]{1,20}$")]
+
+
+def _coerce_id(value):
+    # Seed 002 sends ids as JSON numbers; they are numeric strings here.
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+class CreateKey(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    name: Name
+    expire: StrictInt = Field(0, ge=0, description="lifetime in ms; 0 = never expires")
+    scopes: list[Literal["root", "admin", "chat", "read"]] | None = None
+    owner_id: Annotated[StrictStr, Field(min_length=1, max_length=128)] | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _strip(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("name must not be blank")
+        return v.strip()
+
+
+class KeyRef(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    id: KeyId
+    owner_id: StrictStr | None = None
+
+    _id = field_validator("id", mode="before")(_coerce_id)
+
+
+class UpdateKey(KeyRef):
+    name: Name | None = None
+    enabled: StrictBool | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _strip(cls, v: str | None) -> str | None:
+        if v is not None and not v.strip():
+            raise ValueError("name must not be blank")
+        return v.strip() if v is not None else v
+
+
+def _actor(p: Principal) -> management.Actor:
+    return management.Actor(key_id=p.key_id, owner_id=p.owner_id, scopes=p.scopes)
+
+
+def _run(fn, *args, **kwargs):
+    try:
+        return fn(*args, **kwargs)
+    except management.KeyRuleError as err:
+        raise ApiError(err.status, err.message) from err
+
+
+def _ok(payload: dict) -> dict:
+    """Seed 002's flat answer, inside Coze's envelope too, so either reading works."""
+    return {"code": 0, "msg": "", **payload, "data": payload}
+
+
+Admin = Annotated[Principal, Depends(requires(ADMIN))]
+
+
+@app.get("/health", include_in_schema=False)
+def health():
+    return {"status": "healthy"}
+
+
+@app.get("/", include_in_schema=False)
+def about():
+    return {
+        "message": f"{SERVICE_NAME} API",
+        "name": SERVICE_NAME,
+        "version": __version__,
+        "description": "AI agents and workflows as a secure, streaming HTTP API "
+                       "(OpenAI Chat Completions, Coze OpenAPI, AIFlowy)",
+        "authentication": "Bearer Token (personal access token, pat_...)",
+        "endpoints": {
+            "/v1/chat/completions": "POST - OpenAI Chat Completions (also under /api/v1)",
+            "/v1/models": "GET - the bots this key may use",
+            "/v3/chat": "POST - Coze chat v3 (stream or not)",
+            "/v1/conversation/create": "POST - Coze conversations",
+            "/v1/files/upload": "POST - upload a file (multipart field 'file')",
+            "/v1/bot/create": "POST - Coze bots",
+            "/api/v1/aiBot/externalChat": "POST - AIFlowy external chat",
+            f"{PAT}/create_personal_access_token_and_permission": "POST - create an API key",
+            "/health": "GET - health check",
+            "/": "GET - this description",
+        },
+    }
+
+
+def _flush(request: Request) -> None:
+    authorizer_cache.flush(*stage_of(request))
+
+
+@app.post(f"{PAT}/create_personal_access_token_and_permission")
+def create_key(body: CreateKey, principal: Admin):
+    item, plaintext = _run(management.create_key, _actor(principal), body.name, body.expire, body.scopes,
+                           body.owner_id)
+    described = management.describe(item)
+    described["api_key"] = plaintext  # the only time the plaintext is ever shown
+    return _ok(described)
+
+
+@app.get(f"{PAT}/list_personal_access_tokens")
+def list_keys(
+    principal: Admin,
+    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+    size: Annotated[int, Query(ge=1, le=100)] = 10,
+    owner_id: Annotated[str | None, Query(max_length=128)] = None,
+):
+    items, total = _run(management.list_keys, _actor(principal), page, size, owner_id)
+    return _ok({
+        "api_keys": [management.describe(i) for i in items],
+        "has_more": page * size < total,
+        "total": total,
+        "page": page,
+        "size": size,
+    })
+
+
+@app.get(f"{PAT}/get_personal_access_token_and_permission")
+def get_key(
+    principal: Admin,
+    id: Annotated[str, Query(pattern=r"^[0-9]{1,20}$")],
+    owner_id: Annotated[str | None, Query(max_length=128)] = None,
+):
+    item = _run(management.find_key, _actor(principal), id, owner_id)
+    described = management.describe(item)
+    return _ok({**described, "api_key_info": described})
+
+
+@app.post(f"{PAT}/update_personal_access_token_and_permission")
+def update_key(body: UpdateKey, principal: Admin, request: Request):
+    if body.name is None and body.enabled is None:
+        raise ApiError(422, "nothing to update: give name and/or enabled", param="name")
+    item = _run(management.update_key, _actor(principal), body.id, name=body.name, enabled=body.enabled,
+                owner_id=body.owner_id)
+    _flush(request)
+    return _ok(management.describe(item))
+
+
+@app.post(f"{PAT}/delete_personal_access_token_and_permission")
+def delete_key(body: KeyRef, principal: Admin, request: Request):
+    item = _run(management.delete_key, _actor(principal), body.id, body.owner_id)
+    _flush(request)
+    return _ok({"id": item.id, "deleted": True})

@@ -1,0 +1,1 @@
+"""Keys, hashing, scopes, the authorizer's decision and the principal a route acts as."""
