@@ -14,9 +14,12 @@ memory reads only messages of the current section; old ones stay readable.
 from __future__ import annotations
 
 from pynamodb.attributes import MapAttribute, NumberAttribute, UnicodeAttribute
+from pynamodb.exceptions import DoesNotExist, UpdateError
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
+from agentgate import ids
+from agentgate.ids import new_id, now_s
 from agentgate.store.base import register
 
 
@@ -107,3 +110,264 @@ class Chat(Model):
     created_at = NumberAttribute()
     completed_at = NumberAttribute(null=True)
     failed_at = NumberAttribute(null=True)
+
+
+# ----------------------------------------------------------------------------- conversations
+# Sections: a conversation's current section is an ID from the same time-ordered generator as
+# message IDs, so "messages of the current section" is simply message_id > section_id: one
+# Query with a key condition, no filter. "clear" moves section_id to a fresh ID.
+
+
+def session_conversation_id(owner_id: str, bot_id: str, session_key: str) -> str:
+    """The conversation holding an OpenAI-surface memory session (seed 000 sessionId, seed 003
+    thread_id). Derived, so the history Query needs no lookup first."""
+    import hashlib
+
+    digest = hashlib.sha256(f"{owner_id}\x00{bot_id}\x00{session_key}".encode()).hexdigest()[:32]
+    return f"sess_{digest}"
+
+
+def create_conversation(owner_id: str, bot_id: str, *, user_id: str | None = None, meta_data: dict | None = None,
+                        conversation_id: str | None = None, session_key: str | None = None) -> Conversation:
+    now = now_s()
+    cid = conversation_id or new_id()
+    conv = Conversation(
+        conversation_id=cid,
+        owner_id=owner_id,
+        bot_id=bot_id,
+        owner_bot=owner_bot_key(owner_id, bot_id),
+        user_id=user_id,
+        section_id=cid if ids.is_id(cid) else "0",
+        meta_data=dict(meta_data or {}),
+        session_key=session_key,
+        created_at=now,
+        updated_at=now,
+    )
+    conv.save(condition=Conversation.conversation_id.does_not_exist())
+    return conv
+
+
+def get_conversation(owner_id: str, conversation_id: str) -> Conversation | None:
+    """The owner's conversation, or None (unknown or someone else's: callers answer 404)."""
+    try:
+        conv = Conversation.get(conversation_id)
+    except DoesNotExist:
+        return None
+    return conv if conv.owner_id == owner_id else None
+
+
+def list_conversations(owner_id: str, bot_id: str, page_num: int, page_size: int,
+                       user_id: str | None = None) -> tuple[list[Conversation], bool]:
+    """One page of an owner's conversations with a bot, newest first, and whether more follow."""
+    condition = Conversation.user_id == user_id if user_id else None
+    skip = (page_num - 1) * page_size
+    page: list[Conversation] = []
+    for i, conv in enumerate(Conversation.owner_bot_index.query(
+            owner_bot_key(owner_id, bot_id), scan_index_forward=False, filter_condition=condition)):
+        if i < skip:
+            continue
+        if len(page) == page_size:
+            return page, True
+        page.append(conv)
+    return page, False
+
+
+def clear_conversation(conv: Conversation) -> Conversation:
+    """Start a new section: the bot forgets what came before; old messages stay readable."""
+    conv.update(actions=[Conversation.section_id.set(new_id()), Conversation.updated_at.set(now_s())])
+    return conv
+
+
+def touch_conversation(conv: Conversation) -> None:
+    conv.update(actions=[Conversation.updated_at.set(now_s())])
+
+
+def delete_conversation(conv: Conversation) -> None:
+    """Delete a conversation with its messages and chats."""
+    with Message.batch_write() as batch:
+        for msg in Message.query(conv.conversation_id):
+            batch.delete(msg)
+    with Chat.batch_write() as batch:
+        for chat in Chat.query(conv.conversation_id):
+            batch.delete(chat)
+    conv.delete()
+
+
+# ----------------------------------------------------------------------------- messages
+
+
+def add_message(owner_id: str, conversation_id: str, *, role: str, content: str, type: str,
+                content_type: str = "text", bot_id: str | None = None, chat_id: str | None = None,
+                section_id: str | None = None, meta_data: dict | None = None, status: str = "complete",
+                message_id: str | None = None) -> Message:
+    now = now_s()
+    msg = Message(
+        conversation_id=conversation_id,
+        message_id=message_id or new_id(),
+        owner_id=owner_id,
+        bot_id=bot_id,
+        chat_id=chat_id,
+        section_id=section_id,
+        role=role,
+        type=type,
+        content=content,
+        content_type=content_type,
+        meta_data=dict(meta_data or {}),
+        status=status,
+        created_at=now,
+        updated_at=now,
+    )
+    msg.save()
+    return msg
+
+
+def get_message(owner_id: str, conversation_id: str, message_id: str) -> Message | None:
+    try:
+        msg = Message.get(conversation_id, message_id)
+    except DoesNotExist:
+        return None
+    return msg if msg.owner_id == owner_id else None
+
+
+def history(conversation_id: str, after_id: str, limit: int) -> list[Message]:
+    """The last `limit` messages after `after_id` (the section start), oldest first: one Query."""
+    if limit <= 0:
+        return []
+    newest_first = list(Message.query(conversation_id, Message.message_id > after_id,
+                                      scan_index_forward=False, limit=limit))
+    return newest_first[::-1]
+
+
+def list_messages(owner_id: str, conversation_id: str, *, order: str = "desc", chat_id: str | None = None,
+                  before_id: str | None = None, after_id: str | None = None, limit: int = 50
+                  ) -> tuple[list[Message], bool]:
+    """A page of a conversation's messages in `order` ("asc" | "desc"), and whether more follow.
+
+    before_id / after_id are key conditions (IDs are time-ordered), so pages neither skip nor
+    repeat while new messages arrive. With chat_id, only that chat's messages.
+    """
+    condition = None
+    if before_id and after_id:
+        condition = Message.message_id.between(after_id, before_id)
+    elif before_id:
+        condition = Message.message_id < before_id
+    elif after_id:
+        condition = Message.message_id > after_id
+    forward = order == "asc"
+    if chat_id:
+        rows = Message.chat_index.query(chat_id, condition, scan_index_forward=forward, limit=limit + 1)
+    else:
+        rows = Message.query(conversation_id, condition, scan_index_forward=forward, limit=limit + 1)
+    items = []
+    for msg in rows:
+        if msg.owner_id != owner_id or msg.conversation_id != conversation_id:
+            continue
+        if before_id and after_id and msg.message_id in (before_id, after_id):
+            continue  # between() is inclusive; the cursors themselves are not on this page
+        items.append(msg)
+    return items[:limit], len(items) > limit
+
+
+def update_message(msg: Message, *, content: str | None = None, content_type: str | None = None,
+                   meta_data: dict | None = None, status: str | None = None) -> Message:
+    actions = [Message.updated_at.set(now_s())]
+    if content is not None:
+        actions.append(Message.content.set(content))
+    if content_type is not None:
+        actions.append(Message.content_type.set(content_type))
+    if meta_data is not None:
+        actions.append(Message.meta_data.set(meta_data))
+    if status is not None:
+        actions.append(Message.status.set(status))
+    msg.update(actions=actions)
+    return msg
+
+
+def delete_message(msg: Message) -> None:
+    msg.delete()
+
+
+def delete_messages(conversation_id: str) -> int:
+    """Forget a whole conversation's messages (a memory session's clear)."""
+    count = 0
+    with Message.batch_write() as batch:
+        for msg in Message.query(conversation_id):
+            batch.delete(msg)
+            count += 1
+    return count
+
+
+# ----------------------------------------------------------------------------- chats
+
+
+def create_chat(owner_id: str, conversation_id: str, bot_id: str, *, user_id: str | None = None,
+                section_id: str | None = None, meta_data: dict | None = None, status: str = "created",
+                chat_id: str | None = None) -> Chat:
+    chat = Chat(
+        conversation_id=conversation_id,
+        chat_id=chat_id or new_id(),
+        owner_id=owner_id,
+        bot_id=bot_id,
+        user_id=user_id,
+        section_id=section_id,
+        status=status,
+        meta_data=dict(meta_data or {}),
+        cancel_requested=0,
+        created_at=now_s(),
+    )
+    chat.save()
+    return chat
+
+
+def get_chat(owner_id: str, conversation_id: str, chat_id: str, consistent: bool = False) -> Chat | None:
+    try:
+        chat = Chat.get(conversation_id, chat_id, consistent_read=consistent)
+    except DoesNotExist:
+        return None
+    return chat if chat.owner_id == owner_id else None
+
+
+TERMINAL_STATUSES = ("completed", "failed", "canceled", "requires_action")
+
+
+def finish_chat(chat: Chat, status: str, *, usage: dict | None = None, last_error: dict | None = None,
+                required_action: dict | None = None) -> Chat:
+    """Move a chat to a final status. A chat already canceled stays canceled."""
+    now = now_s()
+    actions = [Chat.status.set(status)]
+    if status == "failed":
+        actions.append(Chat.failed_at.set(now))
+    else:
+        actions.append(Chat.completed_at.set(now))
+    if usage is not None:
+        actions.append(Chat.usage.set(usage))
+    if last_error is not None:
+        actions.append(Chat.last_error.set(last_error))
+    if required_action is not None:
+        actions.append(Chat.required_action.set(required_action))
+    condition = None if status == "canceled" else Chat.status != "canceled"
+    try:
+        chat.update(actions=actions, condition=condition)
+    except UpdateError as err:
+        if err.cause_response_code != "ConditionalCheckFailedException":
+            raise
+        chat.refresh()
+    return chat
+
+
+def set_chat_status(chat: Chat, status: str) -> Chat:
+    """Move a live chat along (created -> in_progress); a canceled chat stays canceled."""
+    try:
+        chat.update(actions=[Chat.status.set(status)], condition=Chat.status != "canceled")
+    except UpdateError as err:
+        if err.cause_response_code != "ConditionalCheckFailedException":
+            raise
+        chat.refresh()
+    return chat
+
+
+def request_cancel(chat: Chat) -> Chat:
+    """Mark a chat canceled; the generator watching it stops and keeps what it produced."""
+    chat.update(actions=[Chat.cancel_requested.set(1), Chat.status.set("canceled"),
+                         Chat.completed_at.set(now_s())])
+    return chat

@@ -1,0 +1,1 @@
+"""The agent runner: prompt assembly, memory, providers; emits neutral events (runner.events)."""

@@ -1,0 +1,46 @@
+"""The neutral event stream out of the runner: every protocol renders these, none calls a model.
+
+A turn yields any number of TextDelta / ToolCall, then at most one Usage, then exactly one Finish.
+A failure yields Error and then Finish(reason="error"); what was produced before it stays valid.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class TextDelta:
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCall:
+    id: str
+    name: str
+    arguments: str  # JSON text, as OpenAI sends it
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    input_tokens: int
+    output_tokens: int
+
+    @property
+    def total_tokens(self) -> int:
+        return self.input_tokens + self.output_tokens
+
+
+@dataclass(frozen=True, slots=True)
+class Finish:
+    reason: str = "stop"  # stop | length | tool_calls | cancelled | error
+
+
+@dataclass(frozen=True, slots=True)
+class Error:
+    message: str
+    code: str = "upstream_error"  # upstream_error | upstream_timeout | bad_request | ...
+    status: int = 502  # the HTTP status to use when nothing has been sent yet
+
+
+Event = TextDelta | ToolCall | Usage | Finish | Error

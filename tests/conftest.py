@@ -1,0 +1,64 @@
+"""Shared fixtures.
+
+Unit tests run every AWS call against moto (`mock_aws`); the principal a route sees is given in
+the `x-amzn-request-context` header, exactly as the Lambda Web Adapter passes it.
+Integration tests (tests/integration) start the real local gateway (`agentgate dev`) in a
+subprocess and talk to it over HTTP.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+# Before any agentgate model is imported: a region and fake credentials, no real endpoint.
+os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+os.environ.setdefault("AWS_REGION", "us-east-1")
+os.environ["AWS_ACCESS_KEY_ID"] = "testing"
+os.environ["AWS_SECRET_ACCESS_KEY"] = "testing"
+os.environ.pop("AWS_PROFILE", None)
+for _name in ("AGENTGATE_DYNAMODB_ENDPOINT", "AGENTGATE_S3_ENDPOINT", "OPENAI_BASE_URL", "OPENAI_API_KEY"):
+    os.environ.pop(_name, None)
+
+
+@pytest.fixture
+def aws():
+    """moto for every AWS service, with agentgate's tables and bucket created."""
+    from moto import mock_aws
+
+    from agentgate.config import settings
+    from agentgate.store import base
+
+    with mock_aws():
+        base.configure_models()
+        _import_all_models()
+        base.create_tables()
+        import boto3
+
+        boto3.client("s3", region_name=settings().region).create_bucket(Bucket=settings().files_bucket)
+        yield
+
+
+def _import_all_models() -> None:
+    import importlib
+    import pkgutil
+
+    import agentgate.store as store_pkg
+
+    for mod in pkgutil.iter_modules(store_pkg.__path__):
+        importlib.import_module(f"agentgate.store.{mod.name}")
+
+
+def principal_header(owner_id: str = "owner-a", scopes: str = "admin", key_id: str = "1000000000000000001") -> dict:
+    """The header a streaming function (and, in tests, any app) reads its caller from."""
+    ctx = {"requestId": "test-request", "apiId": "local", "stage": "test",
+           "authorizer": {"key_id": key_id, "owner_id": owner_id, "scopes": scopes}}
+    return {"x-amzn-request-context": json.dumps(ctx)}
+
+
+@pytest.fixture
+def as_owner():
+    """as_owner("alice", "chat") -> headers that make a TestClient request act as that principal."""
+    return principal_header
