@@ -1,0 +1,427 @@
+"""Bots: a draft config, a published online config, and per-owner aliases.
+
+Table design (one table, every request path a GetItem or a Query):
+- Bot item: pk bot_id (19-digit id). Holds owner_id, the `draft` config, the `online` config
+  (absent while unpublished), the bot's aliases and the last published version number.
+  `revision` is PynamoDB's optimistic lock: concurrent edits and publishes never interleave.
+- Alias item: pk "alias#<owner>#<name>". Claims the name for one bot of that owner (uniqueness is
+  a conditional put) and carries a copy of that bot's online config. So resolving a bot for chat
+  is ONE GetItem, whether the caller names an id or an alias.
+- GSI owner_index (owner_id, bot_id) lists an owner's bots. Alias keys start with a letter and
+  ids with a digit, so the key condition `bot_id < "a"` keeps alias items out of bot listings.
+Every write that touches a bot and its aliases is one transaction conditioned on the revision.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+from pynamodb.attributes import (
+    JSONAttribute,
+    ListAttribute,
+    MapAttribute,
+    NumberAttribute,
+    UnicodeAttribute,
+    VersionAttribute,
+)
+from pynamodb.exceptions import DoesNotExist, TransactWriteError
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.models import Model
+from pynamodb.transactions import TransactWrite
+
+from agentgate.config import settings
+from agentgate.ids import new_id, now_s
+from agentgate.store.base import register
+
+ALIAS_PREFIX = "alias#"
+BOT_KEY_CEILING = "a"  # every bot id sorts below this; every alias key above it
+DEFAULT_MEMORY_WINDOW = 20
+_WRITE_ATTEMPTS = 3
+
+# Draft fields an edit may set (the API validates them; the store only copies them).
+CONFIG_FIELDS = ("name", "description", "icon_url", "icon_file_id", "prompt", "model", "temperature",
+                 "max_tokens", "memory_window", "variables", "onboarding", "tools", "workflows")
+
+
+class AliasTaken(Exception):
+    """Another bot of the same owner already holds this alias."""
+
+    def __init__(self, alias: str):
+        super().__init__(f"alias '{alias}' is already used by another bot")
+        self.alias = alias
+
+
+class ConcurrentChange(Exception):
+    """The bot kept changing under us; the caller may retry."""
+
+
+# ---------------------------------------------------------------------------------------- models
+
+
+class BotConfig(MapAttribute):
+    """One version of a bot's behaviour: what the draft holds and what publishing freezes."""
+
+    name = UnicodeAttribute()
+    description = UnicodeAttribute(default="")
+    icon_url = UnicodeAttribute(default="")
+    icon_file_id = UnicodeAttribute(default="")
+    prompt = UnicodeAttribute(default="")  # system prompt; may hold {{variables}}
+    model = UnicodeAttribute()  # "provider/model" or a bare provider name
+    temperature = NumberAttribute(null=True)  # None: the provider's default
+    max_tokens = NumberAttribute(null=True)  # None: the provider's default
+    memory_window = NumberAttribute(default=DEFAULT_MEMORY_WINDOW)  # prior messages remembered
+    variables = JSONAttribute(default=dict)  # {name: default value} for {{name}}
+    onboarding = JSONAttribute(default=dict)  # {prologue, suggested_questions}
+    tools = JSONAttribute(default=list)  # [{plugin_id, api_id}] (Coze plugin_id_list)
+    workflows = JSONAttribute(default=list)  # [workflow_id]
+    updated_at = NumberAttribute(default=0)  # seconds
+
+
+class OwnerIndex(GlobalSecondaryIndex):
+    class Meta:
+        index_name = "owner_index"
+        projection = AllProjection()
+
+    owner_id = UnicodeAttribute(hash_key=True)
+    bot_id = UnicodeAttribute(range_key=True)
+
+
+@register(lambda s: s.bots_table)
+class Bot(Model):
+    """A bot. Registered first, so it is the model that creates the table (with its index)."""
+
+    class Meta:
+        table_name = "agentgate-bots"
+
+    bot_id = UnicodeAttribute(hash_key=True)
+    owner_id = UnicodeAttribute()
+    draft = BotConfig()
+    online = BotConfig(null=True)  # None: not published (chat answers 404)
+    aliases = ListAttribute(of=UnicodeAttribute, default=list)
+    version = NumberAttribute(default=0)  # last published version; 0 = never published
+    published_at = NumberAttribute(null=True)  # when the current online version went live
+    created_at = NumberAttribute()
+    updated_at = NumberAttribute()
+    revision = VersionAttribute()
+
+    owner_index = OwnerIndex()
+
+
+@register(lambda s: s.bots_table)
+class BotAlias(Model):
+    """A claimed alias, with a copy of its bot's online state (None while unpublished)."""
+
+    class Meta:
+        table_name = "agentgate-bots"
+
+    bot_id = UnicodeAttribute(hash_key=True)  # "alias#<owner>#<name>"
+    owner_id = UnicodeAttribute()
+    target_id = UnicodeAttribute()  # the bot that holds the alias
+    online = BotConfig(null=True)
+    aliases = ListAttribute(of=UnicodeAttribute, default=list)
+    version = NumberAttribute(default=0)
+    published_at = NumberAttribute(null=True)
+    created_at = NumberAttribute()
+    updated_at = NumberAttribute()
+
+    owner_index = OwnerIndex()
+
+
+def alias_key(owner_id: str, alias: str) -> str:
+    # The alias pattern excludes '#', so the last segment is always the alias.
+    return f"{ALIAS_PREFIX}{owner_id}#{alias}"
+
+
+def looks_like_id(ref: str) -> bool:
+    """Refs made only of digits are ids (aliases may not be all digits)."""
+    return ref.isdigit()
+
+
+# ---------------------------------------------------------------------------------------- views
+
+
+@dataclass(frozen=True)
+class BotSnapshot:
+    """A plain, read-only view of one config of a bot (its online version, or its draft)."""
+
+    bot_id: str
+    owner_id: str
+    name: str
+    description: str
+    icon_url: str
+    prompt: str
+    model: str
+    temperature: float | None
+    max_tokens: int | None
+    memory_window: int
+    variables: dict[str, str]
+    aliases: list[str]
+    version: str  # "1", "2", ...; "0" for a never-published draft
+    published_at: int | None  # seconds
+    updated_at: int  # seconds
+    tools: list = field(default_factory=list)
+    workflows: list = field(default_factory=list)
+    created_at: int = 0
+    icon_file_id: str = ""
+    onboarding: dict = field(default_factory=dict)
+    is_published: bool = True
+
+
+# What chat serves: a snapshot of the published version.
+OnlineBot = BotSnapshot
+
+
+def _num(value: Any) -> int | None:
+    return None if value is None else int(value)
+
+
+def _snapshot(item: Bot | BotAlias, cfg: BotConfig, *, bot_id: str, version: int, is_published: bool) -> BotSnapshot:
+    temperature = None if cfg.temperature is None else float(cfg.temperature)
+    return BotSnapshot(
+        bot_id=bot_id,
+        owner_id=item.owner_id,
+        name=cfg.name,
+        description=cfg.description or "",
+        icon_url=cfg.icon_url or "",
+        prompt=cfg.prompt or "",
+        model=cfg.model,
+        temperature=temperature,
+        max_tokens=_num(cfg.max_tokens),
+        memory_window=int(cfg.memory_window if cfg.memory_window is not None else DEFAULT_MEMORY_WINDOW),
+        variables=dict(cfg.variables or {}),
+        aliases=list(item.aliases or []),
+        version=str(version),
+        published_at=_num(item.published_at),
+        updated_at=int(cfg.updated_at or item.updated_at),
+        tools=list(cfg.tools or []),
+        workflows=list(cfg.workflows or []),
+        created_at=int(item.created_at),
+        icon_file_id=cfg.icon_file_id or "",
+        onboarding=dict(cfg.onboarding or {}),
+        is_published=is_published,
+    )
+
+
+def online_snapshot(item: Bot | BotAlias) -> OnlineBot | None:
+    if item.online is None:
+        return None
+    bot_id = item.target_id if isinstance(item, BotAlias) else item.bot_id
+    return _snapshot(item, item.online, bot_id=bot_id, version=int(item.version), is_published=True)
+
+
+def draft_snapshot(bot: Bot) -> BotSnapshot:
+    return _snapshot(bot, bot.draft, bot_id=bot.bot_id, version=int(bot.version),
+                     is_published=bot.online is not None)
+
+
+# ---------------------------------------------------------------------------------------- reads
+
+
+def get_bot(owner_id: str, ref: str) -> Bot | None:
+    """The owner's bot by id or alias (an alias costs a second GetItem), else None."""
+    if not ref:
+        return None
+    bot_id = ref
+    if not looks_like_id(ref):
+        alias = _get(BotAlias, alias_key(owner_id, ref))
+        if alias is None:
+            return None
+        bot_id = alias.target_id
+    bot = _get(Bot, bot_id)
+    return bot if bot is not None and bot.owner_id == owner_id else None
+
+
+def resolve_online_bot(owner_id: str, ref: str) -> OnlineBot | None:
+    """The published config of the owner's bot named by id or alias: exactly one GetItem.
+
+    None when unknown, another owner's, or unpublished (callers answer 404 either way).
+    """
+    if not ref:
+        return None
+    if looks_like_id(ref):
+        item = _get(Bot, ref)
+    else:
+        item = _get(BotAlias, alias_key(owner_id, ref))
+    if item is None or item.owner_id != owner_id:
+        return None
+    return online_snapshot(item)
+
+
+def _owner_bots(owner_id: str, newest_first: bool = True) -> Iterable[Bot]:
+    return Bot.owner_index.query(owner_id, Bot.bot_id < BOT_KEY_CEILING, scan_index_forward=not newest_first)
+
+
+def list_online_bots(owner_id: str) -> list[OnlineBot]:
+    """Every published bot of the owner, newest first (one Query on the owner's index)."""
+    out = []
+    for bot in _owner_bots(owner_id):
+        snap = online_snapshot(bot)
+        if snap is not None:
+            out.append(snap)
+    return out
+
+
+# publish_status values (Coze's), and which bots each one lists
+PUBLISH_STATUSES = ("all", "published_online", "published_draft", "unpublished_draft")
+
+
+def list_bots(owner_id: str, publish_status: str, page_num: int, page_size: int) -> tuple[list[BotSnapshot], int]:
+    """One page of the owner's bots, newest first, and the total matching.
+
+    `published_online` shows online configs; the other statuses show drafts. An owner holds
+    tens or hundreds of bots, so one Query over its index partition gives page and total.
+    """
+    chosen: list[BotSnapshot] = []
+    for bot in _owner_bots(owner_id):
+        published = bot.online is not None
+        if publish_status == "published_online" and published:
+            chosen.append(online_snapshot(bot))
+        elif publish_status == "published_draft" and published:
+            chosen.append(draft_snapshot(bot))
+        elif publish_status == "unpublished_draft" and not published:
+            chosen.append(draft_snapshot(bot))
+        elif publish_status == "all":
+            chosen.append(draft_snapshot(bot))
+    start = (page_num - 1) * page_size
+    return chosen[start : start + page_size], len(chosen)
+
+
+def _get(model: type[Model], key: str):
+    try:
+        return model.get(key)
+    except DoesNotExist:
+        return None
+
+
+# ---------------------------------------------------------------------------------------- writes
+
+
+def _new_config(values: dict) -> BotConfig:
+    cfg = BotConfig(model=settings().default_model, memory_window=DEFAULT_MEMORY_WINDOW)
+    _apply(cfg, values)
+    return cfg
+
+
+def _apply(cfg: BotConfig, values: dict) -> None:
+    for name in CONFIG_FIELDS:
+        if name in values and values[name] is not None:
+            setattr(cfg, name, copy.deepcopy(values[name]))
+
+
+def _copy_config(cfg: BotConfig) -> BotConfig:
+    return BotConfig(**{name: copy.deepcopy(getattr(cfg, name)) for name in CONFIG_FIELDS + ("updated_at",)})
+
+
+def create_bot(owner_id: str, values: dict, aliases: list[str] | None = None) -> Bot:
+    """A new unpublished bot; its aliases are claimed at once (AliasTaken if one is held)."""
+    now = now_s()
+    cfg = _new_config(values)
+    cfg.updated_at = now
+    bot = Bot(bot_id=new_id(), owner_id=owner_id, draft=cfg, online=None, aliases=list(aliases or []),
+              version=0, created_at=now, updated_at=now)
+    _commit(bot, previous_aliases=[])
+    return bot
+
+
+def update_bot(owner_id: str, ref: str, values: dict, aliases: list[str] | None = None) -> Bot | None:
+    """Edit the draft (the online version is untouched). aliases=None keeps them; a list replaces them."""
+
+    def change(bot: Bot) -> None:
+        _apply(bot.draft, values)
+        bot.draft.updated_at = bot.updated_at = now_s()
+        if aliases is not None:
+            bot.aliases = list(aliases)
+
+    return _modify(owner_id, ref, change)
+
+
+def publish_bot(owner_id: str, ref: str) -> Bot | None:
+    """Freeze the draft as the next online version ("1", "2", ...)."""
+
+    def change(bot: Bot) -> None:
+        now = now_s()
+        bot.online = _copy_config(bot.draft)
+        bot.online.updated_at = now
+        bot.version = int(bot.version) + 1
+        bot.published_at = bot.updated_at = now
+
+    return _modify(owner_id, ref, change)
+
+
+def unpublish_bot(owner_id: str, ref: str) -> Bot | None:
+    """Take the online version down (the draft stays); idempotent."""
+
+    def change(bot: Bot) -> None:
+        bot.online = None
+        bot.published_at = None
+        bot.updated_at = now_s()
+
+    return _modify(owner_id, ref, change)
+
+
+def _modify(owner_id: str, ref: str, change) -> Bot | None:
+    """Read, change, and write back under the revision lock, retrying when another write wins."""
+    for _ in range(_WRITE_ATTEMPTS):
+        bot = get_bot(owner_id, ref)
+        if bot is None:
+            return None
+        previous = list(bot.aliases or [])
+        change(bot)
+        try:
+            _commit(bot, previous_aliases=previous)
+            return bot
+        except ConcurrentChange:
+            continue
+    raise ConcurrentChange("the bot changed while being updated; try again")
+
+
+def _alias_item(bot: Bot, alias: str) -> BotAlias:
+    return BotAlias(
+        bot_id=alias_key(bot.owner_id, alias), owner_id=bot.owner_id, target_id=bot.bot_id,
+        online=_copy_config(bot.online) if bot.online is not None else None, aliases=list(bot.aliases),
+        version=bot.version, published_at=bot.published_at, created_at=bot.created_at,
+        updated_at=bot.updated_at,
+    )
+
+
+def _commit(bot: Bot, previous_aliases: list[str]) -> None:
+    """Write the bot and refresh every alias copy in one transaction.
+
+    The bot's put carries the revision condition (VersionAttribute); an alias put succeeds only
+    when the alias is free or already this bot's, which is what makes aliases unique per owner.
+    """
+    held_by_me = BotAlias.bot_id.does_not_exist() | (BotAlias.target_id == bot.bot_id)
+    current = list(bot.aliases or [])
+    dropped = [a for a in previous_aliases if a not in current]
+    try:
+        # The model's own connection: it already points at the configured endpoint and region.
+        with TransactWrite(connection=Bot._get_connection().connection) as tx:
+            tx.save(bot)  # index 0: the revision condition
+            for alias in current:
+                tx.save(_alias_item(bot, alias), condition=held_by_me)
+            for alias in dropped:
+                tx.delete(BotAlias(bot_id=alias_key(bot.owner_id, alias)), condition=held_by_me)
+    except TransactWriteError as err:
+        _raise_reason(err, current)
+        raise
+
+
+def _raise_reason(err: TransactWriteError, aliases: list[str]) -> None:
+    """Turn a cancelled transaction into AliasTaken or ConcurrentChange."""
+    reasons = list(getattr(err, "cancellation_reasons", None) or [])
+    failed = [i for i, r in enumerate(reasons) if r is not None and r.code == "ConditionalCheckFailed"]
+    for i in failed:
+        if 1 <= i <= len(aliases):
+            raise AliasTaken(aliases[i - 1]) from err
+    if 0 in failed or err.cause_response_code == "TransactionCanceledException":
+        # A revision conflict, or a write racing ours on the same items: re-read and retry.
+        raise ConcurrentChange("the bot changed while being updated") from err
+
+
+__all__ = [
+    "AliasTaken", "Bot", "BotAlias", "BotConfig", "BotSnapshot", "ConcurrentChange", "OnlineBot",
+    "PUBLISH_STATUSES", "create_bot", "draft_snapshot", "get_bot", "list_bots", "list_online_bots",
+    "online_snapshot", "publish_bot", "resolve_online_bot", "unpublish_bot", "update_bot",
+]
