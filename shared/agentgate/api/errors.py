@@ -119,7 +119,7 @@ def _describe_validation(exc: RequestValidationError) -> tuple[int, str, str | N
         else:
             parts.append(f"{where}: {err.get('msg')}" if where else str(err.get("msg")))
     if errors and all(e.get("type") == "model_attributes_type" or (e.get("loc") == ("body",)) for e in errors):
-        return 400, "the request body must be a JSON object", None
+        return 400, "the request body must be a JSON object (send Content-Type: application/json)", None
     return 422, "; ".join(parts) or "invalid request", param
 
 

@@ -1,0 +1,92 @@
+"""The `agentgate` command: the local gateway and the operator's key tools.
+
+    agentgate dev [--host 127.0.0.1] [--port 9527] [--template template.yaml] [--store auto|embedded|aws]
+    agentgate keys create --owner OWNER --name NAME [--scopes chat read] [--expire-ms N]
+    agentgate keys list --owner OWNER [--page 1 --size 20]
+    agentgate keys revoke --id KEY_ID
+    agentgate stub-upstream [--port 8808]   (a local OpenAI-compatible model for tests and benchmarks)
+
+`keys` writes straight into the configured table (AGENTGATE_KEYS_TABLE, AWS credentials and
+region from the environment; AGENTGATE_DYNAMODB_ENDPOINT for a local endpoint), to bootstrap a
+real deployment's first key.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+
+def _keys(args) -> int:
+    from agentgate.auth import management
+    from agentgate.auth.scopes import ALL
+
+    actor = management.CLI_ACTOR
+    try:
+        if args.action == "create":
+            scopes = args.scopes or None
+            if scopes and any(s not in ALL for s in scopes):
+                print(f"unknown scope; choose from {', '.join(ALL)}", file=sys.stderr)
+                return 2
+            item, plaintext = management.create_key(actor, args.name, args.expire_ms, scopes, args.owner)
+            out = management.describe(item)
+            out["api_key"] = plaintext  # printed once; store it now
+            print(json.dumps(out, indent=2))
+        elif args.action == "list":
+            items, total = management.list_keys(actor, args.page, args.size, args.owner)
+            print(json.dumps({"api_keys": [management.describe(i) for i in items], "total": total}, indent=2))
+        elif args.action == "revoke":
+            item = management.delete_key(actor, args.id)
+            print(json.dumps({"id": item.id, "deleted": True}))
+    except management.KeyRuleError as err:
+        print(f"error: {err.message}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="agentgate", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    dev = sub.add_parser("dev", help="serve every route of template.yaml on one port")
+    dev.add_argument("--host", default="127.0.0.1")
+    dev.add_argument("--port", type=int, default=9527)
+    dev.add_argument("--template", default="template.yaml")
+    dev.add_argument("--store", choices=["auto", "embedded", "aws"], default="auto",
+                     help="embedded moto (default unless AWS endpoints/credentials are configured) or AWS")
+
+    keys = sub.add_parser("keys", help="manage personal access tokens directly in the table")
+    keys_sub = keys.add_subparsers(dest="action", required=True)
+    create = keys_sub.add_parser("create")
+    create.add_argument("--owner", required=True)
+    create.add_argument("--name", required=True)
+    create.add_argument("--scopes", nargs="*", default=None, help="root admin chat read (default: chat)")
+    create.add_argument("--expire-ms", type=int, default=0, help="lifetime in ms; 0 = never expires")
+    listing = keys_sub.add_parser("list")
+    listing.add_argument("--owner", required=True)
+    listing.add_argument("--page", type=int, default=1)
+    listing.add_argument("--size", type=int, default=20)
+    revoke = keys_sub.add_parser("revoke")
+    revoke.add_argument("--id", required=True)
+
+    stub = sub.add_parser("stub-upstream", help="a local OpenAI-compatible model (tests, benchmarks)")
+    stub.add_argument("--host", default="127.0.0.1")
+    stub.add_argument("--port", type=int, default=8808)
+
+    args = parser.parse_args(argv)
+    if args.command == "dev":
+        from agentgate.local.devserver import serve
+
+        return serve(args.host, args.port, args.template, args.store)
+    if args.command == "keys":
+        return _keys(args)
+    if args.command == "stub-upstream":
+        from agentgate.local import stub_upstream
+
+        return stub_upstream.main(["--host", args.host, "--port", str(args.port)])
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
