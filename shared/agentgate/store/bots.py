@@ -139,6 +139,11 @@ def looks_like_id(ref: str) -> bool:
     return ref.isdigit()
 
 
+def _usable_ref(ref: str | None) -> bool:
+    # Never a key DynamoDB rejects (empty, over-long) nor one with the key separator.
+    return bool(ref) and len(ref) <= 128 and "#" not in ref
+
+
 # ---------------------------------------------------------------------------------------- views
 
 
@@ -221,7 +226,7 @@ def draft_snapshot(bot: Bot) -> BotSnapshot:
 
 def get_bot(owner_id: str, ref: str) -> Bot | None:
     """The owner's bot by id or alias (an alias costs a second GetItem), else None."""
-    if not ref:
+    if not _usable_ref(ref):
         return None
     bot_id = ref
     if not looks_like_id(ref):
@@ -238,7 +243,7 @@ def resolve_online_bot(owner_id: str, ref: str) -> OnlineBot | None:
 
     None when unknown, another owner's, or unpublished (callers answer 404 either way).
     """
-    if not ref:
+    if not _usable_ref(ref):
         return None
     if looks_like_id(ref):
         item = _get(Bot, ref)
