@@ -275,7 +275,11 @@ def start_stub(host: str = "127.0.0.1", port: int = 0, *, deltas: int | None = N
             tasks = asyncio.all_tasks(loop)
             for task in tasks:
                 task.cancel()
-            loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
+
+            async def drain() -> None:
+                await asyncio.gather(*tasks, return_exceptions=True)
+
+            loop.run_until_complete(drain())
             loop.close()
 
     thread = threading.Thread(target=run, name="stub-upstream", daemon=True)
