@@ -46,6 +46,7 @@ class Conversation(Model):
     bot_id = UnicodeAttribute()
     owner_bot = UnicodeAttribute()
     user_id = UnicodeAttribute(null=True)
+    name = UnicodeAttribute(null=True)  # Coze's optional conversation name
     section_id = UnicodeAttribute()
     meta_data = MapAttribute(default=dict)
     # Set for server-side memory sessions (OpenAI `sessionId` / `thread_id`), else absent.
@@ -127,8 +128,18 @@ def session_conversation_id(owner_id: str, bot_id: str, session_key: str) -> str
     return f"sess_{digest}"
 
 
+def plain(value) -> dict:
+    """A stored map (PynamoDB hands back MapAttribute objects for raw maps) as a plain dict."""
+    if value is None:
+        return {}
+    if isinstance(value, MapAttribute):
+        return value.as_dict()
+    return dict(value)
+
+
 def create_conversation(owner_id: str, bot_id: str, *, user_id: str | None = None, meta_data: dict | None = None,
-                        conversation_id: str | None = None, session_key: str | None = None) -> Conversation:
+                        conversation_id: str | None = None, session_key: str | None = None,
+                        name: str | None = None) -> Conversation:
     now = now_s()
     cid = conversation_id or new_id()
     conv = Conversation(
@@ -137,6 +148,7 @@ def create_conversation(owner_id: str, bot_id: str, *, user_id: str | None = Non
         bot_id=bot_id,
         owner_bot=owner_bot_key(owner_id, bot_id),
         user_id=user_id,
+        name=name,
         section_id=cid if ids.is_id(cid) else "0",
         meta_data=dict(meta_data or {}),
         session_key=session_key,
@@ -157,13 +169,16 @@ def get_conversation(owner_id: str, conversation_id: str) -> Conversation | None
 
 
 def list_conversations(owner_id: str, bot_id: str, page_num: int, page_size: int,
-                       user_id: str | None = None) -> tuple[list[Conversation], bool]:
-    """One page of an owner's conversations with a bot, newest first, and whether more follow."""
+                       user_id: str | None = None, *, newest_first: bool = True) -> tuple[list[Conversation], bool]:
+    """One page of an owner's conversations with a bot, newest first, and whether more follow.
+
+    One Query on owner_bot_index (IDs are time-ordered); it stops reading once the page is full.
+    """
     condition = Conversation.user_id == user_id if user_id else None
     skip = (page_num - 1) * page_size
     page: list[Conversation] = []
     for i, conv in enumerate(Conversation.owner_bot_index.query(
-            owner_bot_key(owner_id, bot_id), scan_index_forward=False, filter_condition=condition)):
+            owner_bot_key(owner_id, bot_id), scan_index_forward=not newest_first, filter_condition=condition)):
         if i < skip:
             continue
         if len(page) == page_size:
@@ -175,6 +190,16 @@ def list_conversations(owner_id: str, bot_id: str, page_num: int, page_size: int
 def clear_conversation(conv: Conversation) -> Conversation:
     """Start a new section: the bot forgets what came before; old messages stay readable."""
     conv.update(actions=[Conversation.section_id.set(new_id()), Conversation.updated_at.set(now_s())])
+    return conv
+
+
+def update_conversation(conv: Conversation, *, name: str | None = None, meta_data: dict | None = None) -> Conversation:
+    actions = [Conversation.updated_at.set(now_s())]
+    if name is not None:
+        actions.append(Conversation.name.set(name))
+    if meta_data is not None:
+        actions.append(Conversation.meta_data.set(meta_data))
+    conv.update(actions=actions)
     return conv
 
 
@@ -243,29 +268,43 @@ def list_messages(owner_id: str, conversation_id: str, *, order: str = "desc", c
                   ) -> tuple[list[Message], bool]:
     """A page of a conversation's messages in `order` ("asc" | "desc"), and whether more follow.
 
-    before_id / after_id are key conditions (IDs are time-ordered), so pages neither skip nor
-    repeat while new messages arrive. With chat_id, only that chat's messages.
+    Cursors are positions in the listing order, as Coze (and cozepy's pager, which asks for
+    after_id=last_id) and OpenAI read them: after_id X is the page that follows X, before_id X
+    the page that precedes X, both returned in `order`; with both, what lies between them,
+    from after_id on. `has_more` says whether more lie beyond the page in the direction of
+    travel. The cursors are key conditions on the time-ordered message_id, so a walk neither
+    skips nor repeats while new messages arrive. With chat_id, only that chat's messages.
     """
-    condition = None
-    if before_id and after_id:
-        condition = Message.message_id.between(after_id, before_id)
-    elif before_id:
-        condition = Message.message_id < before_id
-    elif after_id:
-        condition = Message.message_id > after_id
-    forward = order == "asc"
-    if chat_id:
-        rows = Message.chat_index.query(chat_id, condition, scan_index_forward=forward, limit=limit + 1)
+    if limit <= 0:
+        return [], False
+    asc = order == "asc"
+    # Key-space bounds (exclusive): in ascending order "after" is the lower bound.
+    low, high = (after_id, before_id) if asc else (before_id, after_id)
+    # Paging back from before_id alone reads away from it, then flips the page into `order`.
+    backwards = bool(before_id) and not after_id
+    forward = asc != backwards
+    if low and high:
+        if low >= high:
+            return [], False
+        condition = Message.message_id.between(low, high)  # inclusive: the cursors are dropped below
+    elif low:
+        condition = Message.message_id > low
+    elif high:
+        condition = Message.message_id < high
     else:
-        rows = Message.query(conversation_id, condition, scan_index_forward=forward, limit=limit + 1)
-    items = []
-    for msg in rows:
-        if msg.owner_id != owner_id or msg.conversation_id != conversation_id:
-            continue
-        if before_id and after_id and msg.message_id in (before_id, after_id):
-            continue  # between() is inclusive; the cursors themselves are not on this page
-        items.append(msg)
-    return items[:limit], len(items) > limit
+        condition = None
+    fetch = limit + 1 + (2 if low and high else 0)
+    if chat_id:
+        rows = Message.chat_index.query(chat_id, condition, scan_index_forward=forward, limit=fetch)
+    else:
+        rows = Message.query(conversation_id, condition, scan_index_forward=forward, limit=fetch)
+    items = [m for m in rows
+             if m.owner_id == owner_id and m.conversation_id == conversation_id
+             and m.message_id not in (low, high)]
+    page = items[:limit]
+    if backwards:
+        page.reverse()
+    return page, len(items) > limit
 
 
 def update_message(msg: Message, *, content: str | None = None, content_type: str | None = None,
