@@ -8,6 +8,7 @@ are handled here once, for every provider.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 from typing import Any, AsyncIterator
@@ -72,9 +73,11 @@ async def run_turn(
         yield Error(str(exc), code="model_not_found", status=400)
         yield Finish("error")
         return
-    events = provider.stream(messages, model, params)
-    async for event in _enforce_contract(events, cancel, idle_timeout or idle_timeout_s()):
-        yield event
+    # aclosing: when our consumer stops early, the provider's stream closes now, not at GC.
+    guarded = _enforce_contract(provider.stream(messages, model, params), cancel, idle_timeout or idle_timeout_s())
+    async with contextlib.aclosing(guarded):
+        async for event in guarded:
+            yield event
 
 
 async def _enforce_contract(
