@@ -1,0 +1,141 @@
+"""The bots API through cozepy itself, unchanged: its requests and its parsing of our answers.
+
+cozepy takes an httpx.Client as its http_client. Starlette's TestClient is built on `httpx2`
+while cozepy builds `httpx` requests, so the TestClient cannot be handed over directly: a small
+httpx transport forwards each request to it instead. cozepy calls `client.send` on requests it
+built itself, which skips a client's default headers, so the principal rides on a TokenAuth subclass.
+"""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+from cozepy import Coze, CozeAPIError, SyncHTTPClient, TokenAuth
+from cozepy.bots import BotModelInfo, BotOnboardingInfo, BotPromptInfo, PublishStatus
+from fastapi.testclient import TestClient
+
+from agentgate.api.bots import app
+
+
+class _AppTransport(httpx.BaseTransport):
+    """Serves httpx requests from the ASGI app through a TestClient (no network)."""
+
+    def __init__(self, asgi_app):
+        self._client = TestClient(asgi_app)
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        answer = self._client.request(request.method, str(request.url), content=request.read(),
+                                      headers=request.headers.multi_items())
+        return httpx.Response(answer.status_code, headers=answer.headers.multi_items(), content=answer.content,
+                              request=request)
+
+
+class _PrincipalAuth(TokenAuth):
+    """A bearer token plus the request context the authorizer would have produced."""
+
+    def __init__(self, headers: dict):
+        super().__init__("pat_test")
+        self._extra = headers
+
+    def authentication(self, headers: dict) -> None:
+        super().authentication(headers)
+        headers.update(self._extra)
+
+
+@pytest.fixture
+def coze(aws, as_owner):
+    def make(owner: str = "alice", scopes: str = "admin") -> Coze:
+        return Coze(auth=_PrincipalAuth(as_owner(owner, scopes)), base_url="http://testserver",
+                    http_client=SyncHTTPClient(transport=_AppTransport(app)))
+
+    return make
+
+
+def test_lifecycle_through_cozepy(coze):
+    admin = coze()
+    created = admin.bots.create(
+        space_id="7350000000000000001",
+        name="Support",
+        description="helps",
+        prompt_info=BotPromptInfo(prompt="v1"),
+        onboarding_info=BotOnboardingInfo(prologue="Hello", suggested_questions=["Why?"]),
+        model_info_config=BotModelInfo(model_id="echo", temperature=0.2, max_tokens=256),
+    )
+    bot_id = created.bot_id
+    assert len(bot_id) == 19
+
+    with pytest.raises(CozeAPIError) as err:
+        admin.bots.retrieve(bot_id=bot_id)  # v1: /v1/bot/get_online_info
+    assert err.value.code == 404 and err.value.msg == "bot not found or not published"
+    assert err.value.logid  # x-tt-logid
+
+    published = admin.bots.publish(bot_id=bot_id)
+    assert (published.bot_id, published.version) == (bot_id, "1")
+
+    bot = admin.bots.retrieve(bot_id=bot_id)
+    assert (bot.name, bot.description, bot.version) == ("Support", "helps", "1")
+    assert bot.prompt_info.prompt == "v1"
+    assert bot.onboarding_info.prologue == "Hello" and bot.onboarding_info.suggested_questions == ["Why?"]
+    assert bot.model_info.model_id == "echo" and bot.model_info.temperature == 0.2
+    assert bot.model_info.max_tokens == 256
+    assert bot.owner_user_id == "alice" and bot.create_time and bot.update_time
+
+    admin.bots.update(bot_id=bot_id, prompt_info=BotPromptInfo(prompt="v2"))
+    assert admin.bots.retrieve(bot_id=bot_id).prompt_info.prompt == "v1"
+    draft = admin.bots.retrieve(bot_id=bot_id, is_published=False, use_api_version=2)
+    assert draft.prompt_info.prompt == "v2"
+
+    assert admin.bots.publish(bot_id=bot_id).version == "2"
+    online = admin.bots.retrieve(bot_id=bot_id, is_published=True, use_api_version=2)
+    assert (online.version, online.prompt_info.prompt) == ("2", "v2")
+
+    admin.bots.unpublish(bot_id=bot_id, connector_id="1024")
+    with pytest.raises(CozeAPIError) as err:
+        admin.bots.retrieve(bot_id=bot_id)
+    assert err.value.code == 404
+
+
+def test_list_through_cozepy_pages(coze):
+    admin = coze()
+    ids = []
+    for i in range(5):
+        bot_id = admin.bots.create(space_id="1", name=f"bot{i}").bot_id
+        admin.bots.publish(bot_id=bot_id)
+        ids.append(bot_id)
+    admin.bots.create(space_id="1", name="draft-only")
+
+    paged = admin.bots.list(space_id="1", page_size=2, use_api_version=2)
+    assert paged.total == 5 and paged.has_more
+    assert [b.id for b in paged.items] == [ids[4], ids[3]]
+    assert [b.bot_id for b in paged] == list(reversed(ids))  # iterates every page
+    first = paged.items[0]
+    assert first.name == first.bot_name == "bot4" and first.is_published and first.owner_user_id == "alice"
+
+    drafts = admin.bots.list(space_id="1", publish_status=PublishStatus.UNPUBLISHED_DRAFT, use_api_version=2)
+    assert [b.name for b in drafts.items] == ["draft-only"] and not drafts.items[0].is_published
+    everything = admin.bots.list(space_id="1", publish_status=PublishStatus.ALL, page_size=50, use_api_version=2)
+    assert everything.total == 6 and not everything.has_more
+
+
+def test_cozepy_sees_scope_and_owner_errors(coze):
+    admin = coze()
+    bot_id = admin.bots.create(space_id="1", name="mine").bot_id
+    admin.bots.publish(bot_id=bot_id)
+
+    with pytest.raises(CozeAPIError) as err:
+        coze(scopes="chat").bots.create(space_id="1", name="nope")
+    assert err.value.code == 403
+
+    reader = coze(scopes="read")
+    assert reader.bots.retrieve(bot_id=bot_id).name == "mine"
+    with pytest.raises(CozeAPIError) as err:
+        reader.bots.retrieve(bot_id=bot_id, is_published=False, use_api_version=2)
+    assert err.value.code == 403
+
+    with pytest.raises(CozeAPIError) as err:
+        coze(owner="bob").bots.retrieve(bot_id=bot_id)
+    assert err.value.code == 404
+
+    with pytest.raises(CozeAPIError) as err:
+        admin.bots.create(space_id="1", name="x" * 101)
+    assert err.value.code == 422
