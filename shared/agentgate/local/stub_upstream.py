@@ -4,7 +4,8 @@
     GET  /v1/models             one model, "stub"
     GET  /_requests             the last request bodies received (JSON list, oldest first)
     DELETE /_requests           forget them (and reset /_stats)
-    GET  /_stats                {"requests", "completed", "disconnected"}: did a client hang up?
+    GET  /_stats                {"requests", "completed", "disconnected", "tcp_nodelay"}: did a
+                                client hang up? (tcp_nodelay: this connection's socket option)
 
 The reply is deterministic and quotes every message it received, so a test can prove what
 reached the model:  'Stub reply to N messages: [system] ... [user] ...'. Each word is one delta
@@ -116,7 +117,9 @@ class StubUpstream:
             self.stats = {k: 0 for k in self.stats}
             return await self.respond(writer, 200, {"ok": True})
         if path == "/_stats":
-            return await self.respond(writer, 200, self.stats)
+            sock = writer.get_extra_info("socket")
+            nodelay = bool(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)) if sock else False
+            return await self.respond(writer, 200, {**self.stats, "tcp_nodelay": nodelay})
         if path.endswith("/models") and method == "GET":
             return await self.respond(writer, 200, {"object": "list", "data": [
                 {"id": "stub", "object": "model", "created": 0, "owned_by": "agentgate"}]})
