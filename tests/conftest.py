@@ -23,9 +23,9 @@ for _name in ("AGENTGATE_DYNAMODB_ENDPOINT", "AGENTGATE_S3_ENDPOINT", "OPENAI_BA
     os.environ.pop(_name, None)
 
 
-@pytest.fixture
-def aws():
-    """moto for every AWS service, with agentgate's tables and bucket created."""
+@pytest.fixture(scope="session")
+def _aws_session():
+    """One moto backend for the whole run: creating seven tables per test costs about a second."""
     from moto import mock_aws
 
     from agentgate.config import settings
@@ -39,6 +39,27 @@ def aws():
 
         boto3.client("s3", region_name=settings().region).create_bucket(Bucket=settings().files_bucket)
         yield
+
+
+@pytest.fixture
+def aws(_aws_session):
+    """moto for every AWS service, with agentgate's tables and bucket, empty at the start of each test."""
+    import boto3
+
+    from agentgate.config import settings
+    from agentgate.store import base
+
+    base.configure_models()
+    for model in base.all_models():
+        if not model.exists():
+            model.create_table(billing_mode="PAY_PER_REQUEST", wait=True)
+            continue
+        with model.batch_write() as batch:
+            for item in model.scan():
+                batch.delete(item)
+    bucket = boto3.resource("s3", region_name=settings().region).Bucket(settings().files_bucket)
+    bucket.objects.all().delete()
+    yield
 
 
 def _import_all_models() -> None:

@@ -30,11 +30,14 @@ def register(table_name: Callable):
 
 def _apply(model: type[Model]) -> None:
     s = settings()
-    model.Meta.table_name = _REGISTRY[model](s)
-    model.Meta.region = s.region
-    model.Meta.host = s.dynamodb_endpoint
+    wanted = (_REGISTRY[model](s), s.region, s.dynamodb_endpoint)
+    if (model.Meta.table_name, getattr(model.Meta, "region", None), getattr(model.Meta, "host", None)) == wanted \
+            and getattr(model, "_agentgate_configured", False):
+        return  # unchanged: keep the cached connection (creating a botocore client is slow)
+    model.Meta.table_name, model.Meta.region, model.Meta.host = wanted
     # PynamoDB caches the connection per model class; drop it so the new endpoint is used.
     model._connection = None  # indexes query through their model's connection
+    model._agentgate_configured = True
 
 
 def configure_models() -> None:
