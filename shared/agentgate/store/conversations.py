@@ -246,6 +246,24 @@ def add_message(owner_id: str, conversation_id: str, *, role: str, content: str,
     return msg
 
 
+def add_messages(owner_id: str, conversation_id: str, messages: list[dict], *, bot_id: str | None = None,
+                 section_id: str | None = None) -> list[Message]:
+    """Several messages at once (a conversation's initial ones), in the given order, batch-written.
+
+    Each dict holds role, content, type and optionally content_type and meta_data.
+    """
+    now = now_s()
+    items = [Message(conversation_id=conversation_id, message_id=new_id(), owner_id=owner_id, bot_id=bot_id,
+                     section_id=section_id, role=m["role"], type=m["type"], content=m["content"],
+                     content_type=m.get("content_type") or "text", meta_data=dict(m.get("meta_data") or {}),
+                     status="complete", created_at=now, updated_at=now)
+             for m in messages]
+    with Message.batch_write() as batch:
+        for msg in items:
+            batch.save(msg)
+    return items
+
+
 def get_message(owner_id: str, conversation_id: str, message_id: str) -> Message | None:
     try:
         msg = Message.get(conversation_id, message_id)
