@@ -339,3 +339,18 @@ def test_publish_status_filters(client, alice):
     assert names("published_draft") == ["pub-edited"]
     assert names("unpublished_draft") == ["draft"]
     assert names("all") == ["draft", "pub-edited"]
+
+
+def test_largest_allowed_prompt_publishes_and_oversized_config_is_refused(client, alice):
+    big = "\U0001F600" * 20000  # 80 KB of UTF-8: the draft and its online copy share one item
+    bot_id = _create(client, alice, prompt=big, aliases=["big"])
+    _publish(client, alice, bot_id)
+    assert _info(client, alice, "big").json()["prompt"] == big
+
+    huge_vars = {f"v{i}": "\U0001F600" * 2000 for i in range(50)}  # each value valid, the sum is not
+    _assert_error(client.post("/v1/bot/create", json={"name": "x", "variables": huge_vars}, headers=alice),
+                  422, "too large")
+    _assert_error(client.post("/v1/bot/update", json={"bot_id": bot_id, "variables": huge_vars}, headers=alice),
+                  422, "too large")
+    assert store.list_bots("alice", "all", 1, 10)[1] == 1
+    assert store.get_bot("alice", bot_id).draft.variables == {}

@@ -277,6 +277,8 @@ def _write(fn, *args):
         return fn(*args)
     except store.AliasTaken as err:
         raise ApiError(409, str(err), param="aliases") from err
+    except store.ConfigTooLarge as err:
+        raise ApiError(422, str(err)) from err
     except store.ConcurrentChange as err:
         raise ApiError(409, "the bot changed while being updated; try again") from err
 

@@ -15,6 +15,7 @@ Every write that touches a bot and its aliases is one transaction conditioned on
 from __future__ import annotations
 
 import copy
+import json
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
@@ -39,6 +40,8 @@ ALIAS_PREFIX = "alias#"
 BOT_KEY_CEILING = "a"  # every bot id sorts below this; every alias key above it
 DEFAULT_MEMORY_WINDOW = 20
 _WRITE_ATTEMPTS = 3
+# A bot item holds two configs (draft and online) and DynamoDB items stop at 400 KB.
+CONFIG_MAX_BYTES = 180_000
 
 # Draft fields an edit may set (the API validates them; the store only copies them).
 CONFIG_FIELDS = ("name", "description", "icon_url", "icon_file_id", "prompt", "model", "temperature",
@@ -55,6 +58,14 @@ class AliasTaken(Exception):
 
 class ConcurrentChange(Exception):
     """The bot kept changing under us; the caller may retry."""
+
+
+class ConfigTooLarge(Exception):
+    """The draft would not fit (twice) in one DynamoDB item."""
+
+    def __init__(self, size: int):
+        super().__init__(f"the bot's configuration is too large ({size} bytes; at most {CONFIG_MAX_BYTES})")
+        self.size = size
 
 
 # ---------------------------------------------------------------------------------------- models
@@ -163,7 +174,7 @@ class BotSnapshot:
     memory_window: int
     variables: dict[str, str]
     aliases: list[str]
-    version: str  # "1", "2", ...; "0" for a never-published draft
+    version: str  # "1", "2", ...; a draft shows the last published one ("0": never published)
     published_at: int | None  # seconds
     updated_at: int  # seconds
     tools: list = field(default_factory=list)
@@ -230,11 +241,12 @@ def get_bot(owner_id: str, ref: str) -> Bot | None:
         return None
     bot_id = ref
     if not looks_like_id(ref):
-        alias = _get(BotAlias, alias_key(owner_id, ref))
+        alias = _get(BotAlias, alias_key(owner_id, ref), consistent=True)
         if alias is None:
             return None
         bot_id = alias.target_id
-    bot = _get(Bot, bot_id)
+    # Consistent: management reads feed revision-locked writes, and a stale read would only retry.
+    bot = _get(Bot, bot_id, consistent=True)
     return bot if bot is not None and bot.owner_id == owner_id else None
 
 
@@ -293,9 +305,9 @@ def list_bots(owner_id: str, publish_status: str, page_num: int, page_size: int)
     return chosen[start : start + page_size], len(chosen)
 
 
-def _get(model: type[Model], key: str):
+def _get(model: type[Model], key: str, consistent: bool = False):
     try:
-        return model.get(key)
+        return model.get(key, consistent_read=consistent)
     except DoesNotExist:
         return None
 
@@ -319,10 +331,17 @@ def _copy_config(cfg: BotConfig) -> BotConfig:
     return BotConfig(**{name: copy.deepcopy(getattr(cfg, name)) for name in CONFIG_FIELDS + ("updated_at",)})
 
 
+def _check_size(cfg: BotConfig) -> None:
+    size = len(json.dumps({n: getattr(cfg, n) for n in CONFIG_FIELDS}, ensure_ascii=False).encode("utf-8"))
+    if size > CONFIG_MAX_BYTES:
+        raise ConfigTooLarge(size)
+
+
 def create_bot(owner_id: str, values: dict, aliases: list[str] | None = None) -> Bot:
     """A new unpublished bot; its aliases are claimed at once (AliasTaken if one is held)."""
     now = now_s()
     cfg = _new_config(values)
+    _check_size(cfg)
     cfg.updated_at = now
     bot = Bot(bot_id=new_id(), owner_id=owner_id, draft=cfg, online=None, aliases=list(aliases or []),
               version=0, created_at=now, updated_at=now)
@@ -335,6 +354,7 @@ def update_bot(owner_id: str, ref: str, values: dict, aliases: list[str] | None 
 
     def change(bot: Bot) -> None:
         _apply(bot.draft, values)
+        _check_size(bot.draft)
         bot.draft.updated_at = bot.updated_at = now_s()
         if aliases is not None:
             bot.aliases = list(aliases)
@@ -426,7 +446,7 @@ def _raise_reason(err: TransactWriteError, aliases: list[str]) -> None:
 
 
 __all__ = [
-    "AliasTaken", "Bot", "BotAlias", "BotConfig", "BotSnapshot", "ConcurrentChange", "OnlineBot",
+    "AliasTaken", "Bot", "BotAlias", "BotConfig", "BotSnapshot", "ConcurrentChange", "ConfigTooLarge", "OnlineBot",
     "PUBLISH_STATUSES", "create_bot", "draft_snapshot", "get_bot", "list_bots", "list_online_bots",
     "online_snapshot", "publish_bot", "resolve_online_bot", "unpublish_bot", "update_bot",
 ]
