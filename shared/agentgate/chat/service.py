@@ -1,0 +1,473 @@
+"""One chat turn, protocol-neutral: who asks (owner), which bot, what memory, the runner, and what
+is stored. Routes parse their protocol into a TurnInput, `prepare()` it (every failure here is
+raised before the first byte, as an ApiError), then render `Turn.events()`.
+
+Store round trips:
+- before the model is called: the bot (one GetItem; in parallel with the conversation's GetItem
+  when a Coze conversation is continued) and, with memory, the history (one Query);
+- while the model runs, in the background: the conversation (new ones), the chat (Coze) and the
+  question(s), so the first token does not wait for them;
+- at the end: the answer (also a partial one: cancel, disconnect, upstream failure) and the
+  chat's final status, written BEFORE the final frames so a client that reads on at once
+  (message/list, the next turn of a session) finds them;
+- while a Coze chat streams for longer than AGENTGATE_CANCEL_POLL_S (default 1 s): one consistent
+  GetItem of the chat per interval, to see a cancel that landed on another Lambda instance.
+
+Turn.events() yields runner events (TextDelta, ToolCall, Error), protocols.sse.KeepAlive after
+AGENTGATE_SSE_KEEPALIVE_S (default 15 s) of silence, then always one Usage and one Finish
+(reason "cancelled" on cancel or disconnect, whatever the runner was doing).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from dataclasses import dataclass, field
+from typing import Any, AsyncIterator
+
+from agentgate.api.errors import ApiError
+from agentgate.chat import content as contents
+from agentgate.chat import registry
+from agentgate.chat.registry import _CANCEL, TurnControl
+from agentgate.ids import new_id, now_ms, now_s
+from agentgate.protocols.sse import KEEPALIVE
+from agentgate.runner.events import Error, Finish, TextDelta, ToolCall, Usage
+from agentgate.runner.types import BotSpec, ChatMessage, TurnRequest
+
+log = logging.getLogger(__name__)
+
+BOT_NOT_FOUND = "bot not found or not published"
+CONVERSATION_NOT_FOUND = "conversation not found"
+DEFAULT_MAX_INPUT_CHARS = 200_000
+DEFAULT_KEEPALIVE_S = 15.0
+DEFAULT_CANCEL_POLL_S = 1.0
+
+_END = object()
+_TICK = object()
+# Finalizations started from a generator that was closed abruptly (kept referenced until done).
+_detached: set[asyncio.Future] = set()
+
+
+def _env_float(name: str, default: float) -> float:
+    raw = os.environ.get(name, "")
+    try:
+        return float(raw) if raw else default
+    except ValueError:
+        return default
+
+
+def max_input_chars() -> int:
+    return int(_env_float("AGENTGATE_MAX_INPUT_CHARS", DEFAULT_MAX_INPUT_CHARS))
+
+
+def keepalive_s() -> float:
+    return _env_float("AGENTGATE_SSE_KEEPALIVE_S", DEFAULT_KEEPALIVE_S)
+
+
+def cancel_poll_s() -> float:
+    return _env_float("AGENTGATE_CANCEL_POLL_S", DEFAULT_CANCEL_POLL_S)
+
+
+# Indirections the tests replace (a provider stub, a counting store).
+def _run_turn(req: TurnRequest, cancel: asyncio.Event):
+    from agentgate.runner.runner import run_turn
+
+    return run_turn(req, cancel)
+
+
+def _resolve_bot(owner_id: str, ref: str):
+    from agentgate.store.bots import resolve_online_bot
+
+    return resolve_online_bot(owner_id, ref)
+
+
+def _store():
+    from agentgate.store import conversations
+
+    return conversations
+
+
+# ------------------------------------------------------------------------------------- input
+
+
+@dataclass
+class StoredMessage:
+    """A message of this turn to keep in the conversation (the question(s))."""
+
+    role: str
+    content: str
+    content_type: str = "text"
+    type: str = "question"
+    meta_data: dict | None = None
+
+
+@dataclass
+class TurnInput:
+    owner_id: str
+    bot_ref: str
+    # this turn's messages for the model; list contents go through chat.attachments
+    messages: list[ChatMessage]
+    # what to store as the turn's question(s) (only where memory / a conversation is kept)
+    to_store: list[StoredMessage] = field(default_factory=list)
+    # messages the caller supplies as earlier context (seed 002 chat_history): sent, never stored
+    context: list[ChatMessage] = field(default_factory=list)
+    memory: str = "none"  # none | session | conversation
+    session_key: str | None = None
+    conversation_id: str | None = None  # memory="conversation": continue it; None: a new one
+    save: bool = True  # Coze auto_save_history
+    with_chat: bool = False  # keep a Coze chat record (retrieve, message/list, cancel)
+    user_id: str | None = None
+    meta_data: dict | None = None
+    variables: dict[str, str] = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+def stored_from_messages(messages: list[ChatMessage]) -> list[StoredMessage]:
+    """The user/assistant messages of an OpenAI-style turn, as a memory session keeps them."""
+    out = []
+    for m in messages:
+        if m.role not in ("user", "assistant") or m.tool_calls:
+            continue
+        text, ctype = contents.to_stored(m.content)
+        out.append(StoredMessage(role=m.role, content=text, content_type=ctype,
+                                 type="question" if m.role == "user" else "answer"))
+    return out
+
+
+def bot_spec(bot) -> BotSpec:
+    return BotSpec(bot_id=bot.bot_id, name=bot.name, model=bot.model, system_prompt=bot.prompt or "",
+                   temperature=bot.temperature, max_tokens=bot.max_tokens,
+                   memory_window=int(bot.memory_window or 0), variables=dict(bot.variables or {}))
+
+
+def _check_size(inp: TurnInput) -> None:
+    total = sum(contents.text_length(m.content) for m in inp.messages)
+    total += sum(contents.text_length(m.content) for m in inp.context)
+    limit = max_input_chars()
+    if total > limit:
+        raise ApiError(413, f"the input holds {total} characters; at most {limit} are accepted")
+
+
+def _resolve_contents(owner_id: str, messages: list[ChatMessage]) -> list[ChatMessage]:
+    out = []
+    for m in messages:
+        if isinstance(m.content, list):
+            m = ChatMessage(role=m.role, content=contents.to_runner(owner_id, m.content), name=m.name,
+                            tool_call_id=m.tool_call_id, tool_calls=m.tool_calls)
+        out.append(m)
+    return out
+
+
+async def prepare(inp: TurnInput) -> "Turn":
+    """Validate, read what the turn needs, and return a Turn ready to run. Raises ApiError."""
+    _check_size(inp)
+    messages = _resolve_contents(inp.owner_id, inp.messages)  # 400 for file references, before any read
+    context = _resolve_contents(inp.owner_id, inp.context)
+    store = _store()
+
+    want_conversation = inp.memory == "conversation" and inp.conversation_id
+    if want_conversation:
+        bot, conv = await asyncio.gather(
+            asyncio.to_thread(_resolve_bot, inp.owner_id, inp.bot_ref),
+            asyncio.to_thread(store.get_conversation, inp.owner_id, inp.conversation_id))
+    else:
+        bot, conv = await asyncio.to_thread(_resolve_bot, inp.owner_id, inp.bot_ref), None
+    if bot is None:
+        raise ApiError(404, BOT_NOT_FOUND)
+    if want_conversation and conv is None:
+        raise ApiError(404, CONVERSATION_NOT_FOUND)
+
+    spec = bot_spec(bot)
+    window = spec.memory_window
+    conversation_id = section_id = None
+    create_conv: dict | None = None
+    rows: list = []
+    persist = inp.save
+    if inp.memory == "session" and inp.session_key:
+        conversation_id = store.session_conversation_id(inp.owner_id, bot.bot_id, inp.session_key)
+        section_id = "0"
+        if persist:
+            # One Query; an empty session also tells us its conversation item may not exist yet.
+            rows = await asyncio.to_thread(store.history, conversation_id, section_id, max(window, 1))
+            if not rows:
+                create_conv = {"owner_id": inp.owner_id, "bot_id": bot.bot_id, "user_id": inp.user_id,
+                               "conversation_id": conversation_id, "session_key": inp.session_key}
+    elif inp.memory == "conversation":
+        if conv is not None:
+            conversation_id, section_id = conv.conversation_id, conv.section_id
+            if persist and window > 0:
+                rows = await asyncio.to_thread(store.history, conversation_id, section_id, window)
+        else:
+            conversation_id = new_id()
+            section_id = conversation_id  # a new conversation's first section starts at its id
+            if persist:
+                create_conv = {"owner_id": inp.owner_id, "bot_id": bot.bot_id, "user_id": inp.user_id,
+                               "conversation_id": conversation_id}
+    else:
+        persist = False
+
+    history = contents.history_messages(inp.owner_id, rows)
+    request = TurnRequest(bot=spec, history=history, messages=context + messages,
+                          variables=dict(inp.variables), params=dict(inp.params))
+    chat_id = new_id() if inp.with_chat else None
+    questions = []
+    if persist and conversation_id:
+        for m in inp.to_store:
+            questions.append({"message_id": new_id(), "role": m.role, "content": m.content,
+                              "content_type": m.content_type, "type": m.type, "meta_data": m.meta_data})
+    return Turn(owner_id=inp.owner_id, bot=bot, request=request, conversation_id=conversation_id,
+                section_id=section_id, chat_id=chat_id, answer_id=new_id(), persist=persist and bool(conversation_id),
+                create_conversation=create_conv, questions=questions, user_id=inp.user_id,
+                meta_data=dict(inp.meta_data or {}))
+
+
+# ------------------------------------------------------------------------------------- turn
+
+
+def _estimate_tokens(text: str) -> int:
+    return (len(text) + 3) // 4 if text else 0
+
+
+class Turn:
+    """A prepared turn. `events()` runs it (once); its attributes are the outcome afterwards."""
+
+    def __init__(self, *, owner_id: str, bot, request: TurnRequest, conversation_id: str | None,
+                 section_id: str | None, chat_id: str | None, answer_id: str, persist: bool,
+                 create_conversation: dict | None, questions: list[dict], user_id: str | None,
+                 meta_data: dict):
+        self.owner_id = owner_id
+        self.bot = bot
+        self.request = request
+        self.conversation_id = conversation_id
+        self.section_id = section_id
+        self.chat_id = chat_id
+        self.answer_id = answer_id
+        self.persist = persist
+        self.create_conversation = create_conversation
+        self.questions = questions
+        self.user_id = user_id
+        self.meta_data = meta_data
+        self.created_at = now_s()
+        self.created_ms = now_ms()
+        # outcome
+        self.parts: list[str] = []
+        self.tool_calls: list[ToolCall] = []
+        self.usage: Usage | None = None
+        self.error: Error | None = None
+        self.finish_reason: str = "stop"
+        self.status: str | None = None  # completed | failed | canceled (the chat's)
+        self.chat = None  # the stored Chat, once created
+        self.control: TurnControl | None = None
+        self._tasks: list[asyncio.Task] = []
+        self._save_task: asyncio.Future | None = None
+        self._seen = 0
+        self._finalized = False
+
+    @property
+    def text(self) -> str:
+        return "".join(self.parts)
+
+    @property
+    def disconnected(self) -> bool:
+        return self.control is not None and self.control.reason == "disconnected"
+
+    def cancel(self, reason: str = "canceled") -> None:
+        if self.control is not None:
+            self.control.cancel(reason)
+
+    # ---------------------------------------------------------------- background work
+
+    def _save_questions(self) -> None:
+        """Thread: the conversation (if new), the chat, the question(s)."""
+        store = _store()
+        if self.create_conversation:
+            try:
+                store.create_conversation(**self.create_conversation)
+            except Exception as exc:  # a session's conversation may exist already
+                if getattr(exc, "cause_response_code", None) != "ConditionalCheckFailedException":
+                    raise
+        if self.chat_id:
+            self.chat = store.create_chat(self.owner_id, self.conversation_id, self.bot.bot_id,
+                                          user_id=self.user_id, section_id=self.section_id,
+                                          meta_data=self.meta_data, status="in_progress", chat_id=self.chat_id)
+        for q in self.questions:
+            store.add_message(self.owner_id, self.conversation_id, bot_id=self.bot.bot_id, chat_id=self.chat_id,
+                              section_id=self.section_id, **q)
+
+    def _save_answer(self) -> None:
+        """Thread: the answer (complete or partial) and the chat's final status."""
+        store = _store()
+        text = self.text
+        complete = self.status == "completed"
+        if text or complete or self.tool_calls:
+            store.add_message(self.owner_id, self.conversation_id, role="assistant", content=text, type="answer",
+                              bot_id=self.bot.bot_id, chat_id=self.chat_id, section_id=self.section_id,
+                              status="complete" if complete else "partial", message_id=self.answer_id)
+        if self.chat is not None:
+            usage = {"token_count": self.usage.total_tokens, "output_count": self.usage.output_tokens,
+                     "input_count": self.usage.input_tokens} if self.usage else None
+            last_error = None
+            if self.status == "failed":
+                if self.disconnected:
+                    last_error = {"code": 499, "msg": "the client disconnected; the partial answer is kept"}
+                else:
+                    last_error = {"code": int(self.error.status) if self.error else 502,
+                                  "msg": self.error.message if self.error else "the model failed"}
+            elif self.status == "canceled":
+                last_error = {"code": 499, "msg": "chat canceled"}
+            store.finish_chat(self.chat, self.status, usage=usage, last_error=last_error)
+
+    async def _pump(self) -> None:
+        queue = self.control.queue
+        try:
+            async for event in _run_turn(self.request, self.control.event):
+                queue.put_nowait(event)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # the runner guarantees its contract; this is the last resort
+            log.exception("the runner failed")
+            queue.put_nowait(Error(f"internal error while running the model ({type(exc).__name__})",
+                                   code="internal_error", status=500))
+        finally:
+            queue.put_nowait(_END)
+
+    async def _ticker(self, interval: float) -> None:
+        last = -1
+        while True:
+            await asyncio.sleep(interval)
+            if self._seen == last:
+                self.control.queue.put_nowait(_TICK)
+            last = self._seen
+
+    async def _poll_cancel(self, interval: float) -> None:
+        store = _store()
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                chat = await asyncio.to_thread(store.get_chat, self.owner_id, self.conversation_id, self.chat_id, True)
+            except Exception:
+                log.warning("polling the chat's cancel flag failed", exc_info=True)
+                continue
+            if chat is not None and (chat.cancel_requested or chat.status == "canceled"):
+                self.control.cancel("canceled")
+                return
+
+    def _start(self) -> None:
+        self.control = TurnControl(self.owner_id)
+        if self.chat_id:
+            registry.register(self.chat_id, self.control)
+        if self.persist:
+            self._save_task = asyncio.ensure_future(asyncio.to_thread(self._save_questions))
+        self._tasks.append(asyncio.ensure_future(self._pump()))
+        interval = keepalive_s()
+        if interval > 0:
+            self._tasks.append(asyncio.ensure_future(self._ticker(interval)))
+        if self.persist and self.chat_id:
+            poll = cancel_poll_s()
+            if poll > 0:
+                self._tasks.append(asyncio.ensure_future(self._poll_cancel(poll)))
+
+    async def _stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
+
+    def _conclude(self) -> None:
+        """Settle the outcome (before anything is written or rendered)."""
+        if self.control is not None:
+            self.control.finished = True
+            if self.control.cancelled:
+                self.finish_reason = "cancelled"
+        if self.chat_id:
+            registry.unregister(self.chat_id, self.control)
+        if self.usage is None:
+            prompt = sum(contents.text_length(m.content) for m in self.request.messages)
+            self.usage = Usage((prompt + 3) // 4, _estimate_tokens(self.text))
+        if self.finish_reason == "cancelled":
+            self.status = "failed" if self.disconnected else "canceled"
+        elif self.error is not None or self.finish_reason == "error":
+            self.status = "failed"
+            self.finish_reason = "error"
+        else:
+            self.status = "completed"
+
+    async def _finalize(self) -> None:
+        if self._finalized:
+            return
+        self._finalized = True
+        if not self.persist:
+            return
+        try:
+            if self._save_task is not None:
+                await self._save_task
+        except Exception:
+            log.exception("storing the question failed (conversation %s)", self.conversation_id)
+        try:
+            await asyncio.to_thread(self._save_answer)
+        except Exception:
+            log.exception("storing the answer failed (conversation %s)", self.conversation_id)
+
+    # ---------------------------------------------------------------- the stream
+
+    async def events(self) -> AsyncIterator[Any]:
+        self._start()
+        queue = self.control.queue
+        ended = False
+        try:
+            while True:
+                item = await queue.get()
+                self._seen += 1
+                if item is _TICK:
+                    yield KEEPALIVE
+                    continue
+                if item is _END or item is _CANCEL:
+                    break
+                kind = type(item)
+                if kind is TextDelta:
+                    self.parts.append(item.text)
+                    yield item
+                elif kind is Usage:
+                    self.usage = item
+                elif kind is Finish:
+                    self.finish_reason = item.reason
+                elif kind is Error:
+                    self.error = item
+                    yield item
+                elif kind is ToolCall:
+                    self.tool_calls.append(item)
+                    yield item
+            ended = True
+        finally:
+            if not ended:  # closed or cancelled from outside: stop the model, keep what was produced
+                if self.control is not None and not self.control.cancelled:
+                    self.control._cancel("disconnected")
+                for task in self._tasks:
+                    task.cancel()
+                self._conclude()
+                future = asyncio.ensure_future(self._finalize())
+                _detached.add(future)
+                future.add_done_callback(_detached.discard)
+        await self._stop()
+        self._conclude()
+        await self._finalize()
+        yield self.usage
+        yield Finish(self.finish_reason)
+
+    async def collect(self) -> "Turn":
+        """Run to the end without rendering (the non-stream answers)."""
+        async for _ in self.events():
+            pass
+        return self
+
+
+async def first_event(stream: AsyncIterator[Any]):
+    """The stream's first event; an Error there means nothing was produced: the caller answers
+    with an error status (after the stream has been run to its end, so its outcome is stored)."""
+    first = await stream.__anext__()
+    if type(first) is Error:
+        async for _ in stream:
+            pass
+    return first
