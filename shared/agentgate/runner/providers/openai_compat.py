@@ -95,12 +95,20 @@ class OpenAIProvider:
         timeout = _float_env("AGENTGATE_UPSTREAM_TIMEOUT_S", 60.0)
         retries = _int_env("AGENTGATE_UPSTREAM_MAX_RETRIES", 1)
         cache_key = (base_url, key, timeout, retries)
-        per_loop = _clients.setdefault(asyncio.get_running_loop(), {})
+        loop = asyncio.get_running_loop()
+        per_loop = _clients.get(loop)
+        if per_loop is None:
+            for old in [other for other in _clients if other.is_closed()]:
+                del _clients[old]  # a pool may reference its loop, so weak keys alone may not free it
+            per_loop = _clients[loop] = {}
         client = per_loop.get(cache_key)
         if client is None:
             client = openai.AsyncOpenAI(
                 api_key=key, base_url=base_url, max_retries=retries,
                 timeout=openai.Timeout(timeout, connect=min(5.0, timeout)),
+                # Our own pool, not the SDK's default one, whose __del__ closes it on whatever
+                # loop runs at GC time: that fails for a pool from a loop that is gone.
+                http_client=openai.DefaultAsyncHttpxClient(),
             )
             per_loop[cache_key] = client
         return client, key
