@@ -117,6 +117,16 @@ def test_alias_is_unique_per_owner_and_a_loser_stores_nothing(aws):
     assert _make(owner="bob", aliases=["main"]).owner_id == "bob"
 
 
+def test_alias_conflict_is_named_when_other_aliases_are_dropped(aws):
+    _make(name="holder", aliases=["main"])
+    mover = _make(name="mover", aliases=["a", "b"])
+    with pytest.raises(bots.AliasTaken) as err:
+        bots.update_bot("alice", mover.bot_id, {}, ["b", "main"])  # drops "a", keeps "b", wants "main"
+    assert err.value.alias == "main"
+    assert bots.get_bot("alice", "a").bot_id == mover.bot_id  # nothing changed
+    assert bots.get_bot("alice", "main").draft.name == "holder"
+
+
 def test_changing_aliases_frees_the_old_ones_and_refreshes_copies(aws):
     bot = _make(aliases=["main", "old"])
     bots.publish_bot("alice", bot.bot_id)

@@ -423,24 +423,25 @@ def _commit(bot: Bot, previous_aliases: list[str]) -> None:
     try:
         # The model's own connection: it already points at the configured endpoint and region.
         with TransactWrite(connection=Bot._get_connection().connection) as tx:
-            tx.save(bot)  # index 0: the revision condition
+            tx.save(bot)  # carries the revision condition
             for alias in current:
                 tx.save(_alias_item(bot, alias), condition=held_by_me)
             for alias in dropped:
                 tx.delete(BotAlias(bot_id=alias_key(bot.owner_id, alias)), condition=held_by_me)
     except TransactWriteError as err:
-        _raise_reason(err, current)
+        # PynamoDB sends deletes before puts: [dropped aliases..., bot, current aliases...].
+        _raise_reason(err, alias_at={len(dropped) + 1 + i: a for i, a in enumerate(current)})
         raise
 
 
-def _raise_reason(err: TransactWriteError, aliases: list[str]) -> None:
+def _raise_reason(err: TransactWriteError, alias_at: dict[int, str]) -> None:
     """Turn a cancelled transaction into AliasTaken or ConcurrentChange."""
     reasons = list(getattr(err, "cancellation_reasons", None) or [])
     failed = [i for i, r in enumerate(reasons) if r is not None and r.code == "ConditionalCheckFailed"]
     for i in failed:
-        if 1 <= i <= len(aliases):
-            raise AliasTaken(aliases[i - 1]) from err
-    if 0 in failed or err.cause_response_code == "TransactionCanceledException":
+        if i in alias_at:
+            raise AliasTaken(alias_at[i]) from err
+    if failed or err.cause_response_code == "TransactionCanceledException":
         # A revision conflict, or a write racing ours on the same items: re-read and retry.
         raise ConcurrentChange("the bot changed while being updated") from err
 
