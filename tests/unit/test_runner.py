@@ -178,3 +178,14 @@ def test_run_turn_works_under_plain_asyncio_run():
         return [e async for e in run_turn(request(model="echo"))]
 
     assert asyncio.run(main())[-1] == Finish("stop")
+
+
+@pytest.mark.anyio
+async def test_collect_turn_gathers_a_whole_answer():
+    from agentgate.runner import collect_turn
+
+    result = await collect_turn(request(model="echo"))
+    assert (result.text, result.finish, result.error) == ("Echo: hi", "stop", None)
+    assert result.usage.output_tokens == 2
+    failed = await collect_turn(request(model="echo/fail"))
+    assert failed.finish == "error" and failed.error.status == 502 and failed.text == "Echo: "

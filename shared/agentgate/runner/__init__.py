@@ -2,12 +2,14 @@
 
 Public API:
     run_turn(req, cancel=None) -> AsyncIterator[Event]     (agentgate.runner.runner)
+    collect_turn(req, cancel=None) -> TurnResult           (agentgate.runner.collect)
     TurnRequest, BotSpec, ChatMessage                      (agentgate.runner.types)
     build_messages(req)                                    (agentgate.runner.prompt)
     get_provider(model_name), UnknownModel                 (agentgate.runner.providers)
 Importing this package loads neither the openai SDK nor boto3.
 """
 
+from agentgate.runner.collect import TurnResult, collect_turn
 from agentgate.runner.events import Error, Event, Finish, TextDelta, ToolCall, Usage
 from agentgate.runner.prompt import build_messages
 from agentgate.runner.providers import UnknownModel, get_provider
@@ -16,5 +18,6 @@ from agentgate.runner.types import BotSpec, ChatMessage, TurnRequest
 
 __all__ = [
     "BotSpec", "ChatMessage", "Error", "Event", "Finish", "TextDelta", "ToolCall", "TurnRequest",
-    "UnknownModel", "Usage", "build_messages", "get_provider", "merge_params", "run_turn",
+    "TurnResult", "UnknownModel", "Usage", "build_messages", "collect_turn", "get_provider",
+    "merge_params", "run_turn",
 ]

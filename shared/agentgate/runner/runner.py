@@ -73,6 +73,11 @@ async def run_turn(
         yield Error(str(exc), code="model_not_found", status=400)
         yield Finish("error")
         return
+    except Exception as exc:  # a malformed request must still end in Finish
+        log.exception("preparing the model turn failed")
+        yield Error(f"internal error while preparing the turn ({type(exc).__name__})", code="internal_error", status=500)
+        yield Finish("error")
+        return
     # aclosing: when our consumer stops early, the provider's stream closes now, not at GC.
     guarded = _enforce_contract(provider.stream(messages, model, params), cancel, idle_timeout or idle_timeout_s())
     async with contextlib.aclosing(guarded):
