@@ -317,6 +317,7 @@ def publish_bot(body: PublishBot, principal: Admin):
 
 @app.post("/v1/bots/{bot_id}/unpublish")
 def unpublish_bot(bot_id: str, principal: Admin, body: Annotated[UnpublishBot | None, Body()] = None):
+    # cozepy's body (connector_id, unpublish_reason) is validated but changes nothing: one channel.
     bot = _write(store.unpublish_bot, principal.owner_id, bot_id)
     if bot is None:
         raise ApiError(404, NOT_FOUND)
