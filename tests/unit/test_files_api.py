@@ -232,3 +232,32 @@ def test_cozepy_files_upload_and_retrieve(client, alice, tmp_path):
     with pytest.raises(CozeAPIError) as err:
         coze.files.upload(file=("empty.txt", b""))
     assert err.value.code == 400 and err.value.msg == "file is empty"
+
+
+def test_upload_through_mangum_with_a_base64_api_gateway_event(client):
+    """What API Gateway sends a buffered function: the multipart body base64-encoded (BinaryMediaTypes)."""
+    import base64
+    import json as jsonlib
+
+    from mangum import Mangum
+
+    body = (b'--B1\r\nContent-Disposition: form-data; name="file"; filename="\xe5\xa0\xb1\xe5\x91\x8a.png"\r\n'
+            b"Content-Type: image/png\r\n\r\n" + PNG + b"\r\n--B1--\r\n")
+    headers = {"Content-Type": "multipart/form-data; boundary=B1", "Content-Length": str(len(body)),
+               "Host": "abcdef1234.execute-api.us-east-1.amazonaws.com"}
+    event = {
+        "resource": "/v1/files/upload", "path": "/v1/files/upload", "httpMethod": "POST",
+        "headers": headers, "multiValueHeaders": {k: [v] for k, v in headers.items()},
+        "queryStringParameters": None, "multiValueQueryStringParameters": None, "pathParameters": None,
+        "stageVariables": None,
+        "requestContext": {"resourcePath": "/v1/files/upload", "httpMethod": "POST", "path": "/prod/v1/files/upload",
+                           "stage": "prod", "apiId": "abcdef1234", "requestId": "req-1",
+                           "identity": {"sourceIp": "203.0.113.10"},
+                           "authorizer": {"key_id": "1", "owner_id": "acme", "scopes": "chat"}},
+        "body": base64.b64encode(body).decode(), "isBase64Encoded": True,
+    }
+    answer = Mangum(app, lifespan="off", api_gateway_base_path="/")(event, None)
+    assert answer["statusCode"] == 200, answer
+    data = jsonlib.loads(answer["body"])["data"]
+    assert data["file_name"] == "報告.png" and data["file_type"] == "image/png" and data["bytes"] == len(PNG)
+    assert _objects() == [f"acme/{data['id']}/file.png"]
