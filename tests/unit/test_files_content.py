@@ -65,6 +65,8 @@ def _zip(*parts: str) -> bytes:
 
 @pytest.mark.parametrize("data, name, expected", [
     (b"%PDF-1.7\n...", "x.bin", sniff.PDF),
+    (b"\r\n%PDF-1.4\n...", "", sniff.PDF),
+    (b"The header is %PDF-1.7, see?", "a.txt", sniff.TEXT),
     (b"\x89PNG\r\n\x1a\n....", "x.jpg", sniff.PNG),
     (b"\xff\xd8\xff\xe0....", "", sniff.JPEG),
     (b"GIF89a....", "", sniff.GIF),

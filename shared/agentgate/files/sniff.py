@@ -35,8 +35,8 @@ _TEXT_SAMPLE = 64 * 1024  # enough bytes to judge text without decoding a 10 MB 
 
 def sniff(data: bytes, file_name: str = "") -> str:
     """The MIME type of `data`; `file_name` only picks among text flavours."""
-    head = data[:1024]
-    if b"%PDF-" in head:  # readers accept the header anywhere in the first KiB
+    # Only leading whitespace before the PDF header: a text file that merely mentions "%PDF-" stays text.
+    if data.lstrip(b"\xef\xbb\xbf \t\r\n")[:5] == b"%PDF-":
         return PDF
     if data.startswith(b"\x89PNG\r\n\x1a\n"):
         return PNG
