@@ -139,3 +139,21 @@ def test_cozepy_sees_scope_and_owner_errors(coze):
     with pytest.raises(CozeAPIError) as err:
         admin.bots.create(space_id="1", name="x" * 101)
     assert err.value.code == 422
+
+
+def test_default_v1_list_through_cozepy(coze):
+    """cozepy's bots.list() without use_api_version calls /v1/space/published_bots_list."""
+    admin = coze()
+    ids = []
+    for i in range(3):
+        bot_id = admin.bots.create(space_id="1", name=f"v1bot{i}", description="d").bot_id
+        admin.bots.publish(bot_id=bot_id)
+        ids.append(bot_id)
+    admin.bots.create(space_id="1", name="never published")
+
+    paged = admin.bots.list(space_id="1", page_size=2)
+    assert paged.total == 3
+    assert [b.id for b in paged] == list(reversed(ids))  # walks both pages
+    assert all(b.is_published and b.published_at for b in paged.items)
+    # Another owner's key sees none of them.
+    assert coze("mallory", "read").bots.list(space_id="1").total == 0

@@ -356,3 +356,16 @@ def retrieve_bot(bot_id: str, principal: Reader, is_published: bool = True):
 @app.get("/v1/bot/get_online_info")
 def get_online_info(principal: Reader, bot_id: Annotated[str, Query(min_length=1, max_length=64)]):
     return _ok_flat(coze_bot(_online(principal, bot_id)))
+
+
+@app.get("/v1/space/published_bots_list")
+def published_bots_list(
+    principal: Reader,
+    page_index: Annotated[int, Query(ge=1, le=100_000)] = 1,
+    page_size: Annotated[int, Query(ge=1, le=100)] = 20,
+    space_id: Annotated[str | None, Query(max_length=128)] = None,  # one space per owner: unused
+):
+    """The older list cozepy's `bots.list()` calls by default: published bots as `space_bots`."""
+    items, total = store.list_bots(principal.owner_id, "published_online", page_index, page_size)
+    return _ok({"space_bots": [simple_bot(s) for s in items], "total": total,
+                "has_more": page_index * page_size < total})
