@@ -261,3 +261,14 @@ def test_upload_through_mangum_with_a_base64_api_gateway_event(client):
     data = jsonlib.loads(answer["body"])["data"]
     assert data["file_name"] == "報告.png" and data["file_type"] == "image/png" and data["bytes"] == len(PNG)
     assert _objects() == [f"acme/{data['id']}/file.png"]
+
+
+@pytest.mark.parametrize("body, ctype", [
+    (b"garbage without any boundary", "multipart/form-data; boundary=B2"),
+    (b"--B2\r\nbroken header line without colon\r\n\r\nx\r\n--B2--\r\n", "multipart/form-data; boundary=B2"),
+    (b"--B2\r\nContent-Disposition: form-data; name=\"file\"", "multipart/form-data"),  # no boundary
+])
+def test_malformed_multipart_is_400(client, alice, body, ctype):
+    r = client.post("/v1/files/upload", content=body, headers={**alice, "content-type": ctype})
+    assert r.status_code == 400 and r.json()["code"] == 400
+    assert _objects() == []

@@ -24,17 +24,22 @@ class Upload:
     declared_type: str | None  # what the client claimed; informational only
 
 
-def _header_params(value: bytes) -> tuple[bytes, dict[bytes, bytes]]:
-    from python_multipart.multipart import parse_options_header
+def _multipart():
+    # python-multipart >= 0.0.13 is `python_multipart`; older releases (the floor is 0.0.9) `multipart`.
+    try:
+        from python_multipart import exceptions, multipart
+    except ImportError:  # pragma: no cover
+        from multipart import exceptions, multipart
+    return multipart, exceptions
 
-    return parse_options_header(value)
+
+def _header_params(value: bytes) -> tuple[bytes, dict[bytes, bytes]]:
+    return _multipart()[0].parse_options_header(value)
 
 
 async def read_file_field(content_type: str | None, content_length: str | None,
                           chunks: AsyncIterator[bytes], *, max_bytes: int) -> Upload:
-    from python_multipart.exceptions import MultipartParseError
-    from python_multipart.multipart import MultipartParser
-
+    multipart, exceptions = _multipart()
     ctype, params = _header_params((content_type or "").encode("latin-1", "replace"))
     if ctype != b"multipart/form-data" or not params.get(b"boundary"):
         raise FileError(400, f"expected a multipart/form-data body: {MISSING}")
@@ -43,7 +48,7 @@ async def read_file_field(content_type: str | None, content_length: str | None,
         raise too_large(max_bytes)
 
     state = _PartCollector(max_bytes)
-    parser = MultipartParser(params[b"boundary"], callbacks=state.callbacks())
+    parser = multipart.MultipartParser(params[b"boundary"], callbacks=state.callbacks())
     received = 0
     try:
         async for chunk in chunks:
@@ -53,7 +58,7 @@ async def read_file_field(content_type: str | None, content_length: str | None,
             if chunk:
                 parser.write(chunk)
         parser.finalize()
-    except MultipartParseError as err:
+    except exceptions.MultipartParseError as err:
         raise FileError(400, f"malformed multipart body: {err}") from err
     if state.found is None:
         raise FileError(400, MISSING)
