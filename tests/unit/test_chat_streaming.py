@@ -118,6 +118,29 @@ def test_disconnect_during_a_non_stream_turn_stops_it(stall):
     assert chat.status == "failed" and chat.last_error.as_dict()["code"] == 499
 
 
+def test_disconnect_before_the_first_token_stops_the_turn(aws, monkeypatch):
+    monkeypatch.setenv("AGENTGATE_SSE_KEEPALIVE_S", "0")
+    bot_id = publish("alice")
+
+    async def silent(req, cancel):
+        await cancel.wait()  # the upstream says nothing until the turn is stopped
+        yield Finish("cancelled")
+
+    monkeypatch.setattr(service, "_run_turn", silent)
+
+    async def run():
+        gone = asyncio.Event()
+        body = {"model": "main", "stream": True, "sessionId": "s", "messages": [{"role": "user", "content": "hi"}]}
+        task = asyncio.ensure_future(call_app("/v1/chat/completions", body, disconnect=gone))
+        await asyncio.sleep(0.05)
+        gone.set()
+        return await task
+
+    asyncio.run(run())  # returns: the silent turn was stopped
+    rows = store.history(store.session_conversation_id("alice", bot_id, "s"), "0", 10)
+    assert [(m.role, m.content) for m in rows] == [("user", "hi")]  # the question; no answer was produced
+
+
 # ------------------------------------------------------------------------------------- keep-alive
 
 

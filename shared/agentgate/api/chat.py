@@ -119,9 +119,16 @@ def _raise_if_failed_early(turn: chat_service.Turn, string_code: bool = False) -
         raise _api_error(turn.error, string_code)
 
 
-async def _stream(renderer, turn: chat_service.Turn, *, string_code: bool = False) -> TurnStreamResponse:
+async def _stream(request: Request, renderer, turn: chat_service.Turn, *,
+                  string_code: bool = False) -> TurnStreamResponse:
+    """Wait for the turn's first event (a client leaving meanwhile stops it), then stream: an
+    Error as the first event is still an HTTP error status."""
     stream = turn.events()
-    first = await chat_service.first_event(stream)
+    watcher = asyncio.ensure_future(_watch_disconnect(request, turn))
+    try:
+        first = await chat_service.first_event(stream)
+    finally:
+        watcher.cancel()
     if type(first) is Error:
         raise _api_error(first, string_code)
     return TurnStreamResponse(_sse(renderer, first, stream), turn)
@@ -152,7 +159,7 @@ async def chat_completions(request: Request, principal: Principal = Depends(CHAT
     if req.stream:
         renderer = openai_proto.StreamRenderer(completion_id=completion_id, model=req.model,
                                                created=turn.created_at, include_usage=req.include_usage)
-        return await _stream(renderer, turn, string_code=True)
+        return await _stream(request, renderer, turn, string_code=True)
     await _run_blocking(request, turn)
     if turn.status == "failed" and turn.error is not None:  # also after a partial answer (stored as partial)
         raise _api_error(turn.error, string_code=True)
@@ -230,7 +237,7 @@ async def coze_chat(request: Request, principal: Principal = Depends(CHAT)):
             chat_id=turn.chat_id, conversation_id=turn.conversation_id, bot_id=turn.bot.bot_id,
             answer_id=turn.answer_id, created_at=turn.created_at, section_id=turn.section_id,
             meta_data=turn.meta_data, is_disconnected=lambda: turn.disconnected)
-        return await _stream(renderer, turn)
+        return await _stream(request, renderer, turn)
     await _run_blocking(request, turn)
     _raise_if_failed_early(turn)
     return coze_proto.envelope(_coze_result(turn))
@@ -331,7 +338,7 @@ async def aiflowy_external_chat(request: Request, principal: Principal = Depends
     turn = await chat_service.prepare(TurnInput(owner_id=principal.owner_id, bot_ref=req.botId,
                                                 messages=req.chat_messages()))
     if req.stream:
-        return await _stream(aiflowy_proto.StreamRenderer(), turn)
+        return await _stream(request, aiflowy_proto.StreamRenderer(), turn)
     await _run_blocking(request, turn)
     if turn.status == "failed" and turn.error is not None:
         raise _api_error(turn.error, string_code=False)
