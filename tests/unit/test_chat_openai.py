@@ -288,9 +288,11 @@ def test_reads_before_the_model_is_called(client, alice, bot, monkeypatch):
     with count_store_calls() as counter:
         client.post("/v1/chat/completions", json=ask("x", sessionId="k"), headers=alice)
         client.post("/v1/chat/completions", json=ask("y", sessionId="k"), headers=alice)
-    # the second turn's model call comes after: 1st turn (5 calls) + bot + history
-    assert seen[0] == {"GetItem": 1, "Query": 1}
-    assert seen[1]["GetItem"] == 2 and seen[1]["Query"] == 2
+    # reads before the model: the bot and the history (the question's write runs alongside, in the
+    # background, so it may or may not have happened yet)
+    reads = [{op: n for op, n in s.items() if op in ("GetItem", "Query", "Scan")} for s in seen]
+    assert reads[0] == {"GetItem": 1, "Query": 1}
+    assert reads[1] == {"GetItem": 2, "Query": 2}
 
 
 # ------------------------------------------------------------------------------------- models

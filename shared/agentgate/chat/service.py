@@ -162,8 +162,13 @@ def _resolve_contents(owner_id: str, messages: list[ChatMessage]) -> list[ChatMe
 async def prepare(inp: TurnInput) -> "Turn":
     """Validate, read what the turn needs, and return a Turn ready to run. Raises ApiError."""
     _check_size(inp)
-    messages = _resolve_contents(inp.owner_id, inp.messages)  # 400 for file references, before any read
-    context = _resolve_contents(inp.owner_id, inp.context)
+    # Content parts go through chat.attachments (400 for what cannot be used) before any read. In a
+    # thread when there are parts: resolving files may read S3.
+    if any(isinstance(m.content, list) for m in inp.messages + inp.context):
+        messages, context = await asyncio.to_thread(
+            lambda: (_resolve_contents(inp.owner_id, inp.messages), _resolve_contents(inp.owner_id, inp.context)))
+    else:
+        messages, context = inp.messages, inp.context
     store = _store()
 
     want_conversation = inp.memory == "conversation" and inp.conversation_id
@@ -207,7 +212,10 @@ async def prepare(inp: TurnInput) -> "Turn":
     else:
         persist = False
 
-    history = contents.history_messages(inp.owner_id, rows)
+    if any(r.content_type == "object_string" for r in rows):
+        history = await asyncio.to_thread(contents.history_messages, inp.owner_id, rows)
+    else:
+        history = contents.history_messages(inp.owner_id, rows)
     request = TurnRequest(bot=spec, history=history, messages=context + messages,
                           variables=dict(inp.variables), params=dict(inp.params))
     chat_id = new_id() if inp.with_chat else None
@@ -378,9 +386,7 @@ class Turn:
     def _conclude(self) -> None:
         """Settle the outcome (before anything is written or rendered)."""
         if self.control is not None:
-            self.control.finished = True
-            if self.control.cancelled:
-                self.finish_reason = "cancelled"
+            self.control.finished = True  # a cancel arriving from now on changes nothing
         if self.chat_id:
             registry.unregister(self.chat_id, self.control)
         if self.usage is None:
@@ -423,7 +429,10 @@ class Turn:
                 if item is _TICK:
                     yield KEEPALIVE
                     continue
-                if item is _END or item is _CANCEL:
+                if item is _END:
+                    break
+                if item is _CANCEL:  # stop now, whatever the runner is doing; it is closed below
+                    self.finish_reason = "cancelled"
                     break
                 kind = type(item)
                 if kind is TextDelta:
@@ -444,6 +453,7 @@ class Turn:
             if not ended:  # closed or cancelled from outside: stop the model, keep what was produced
                 if self.control is not None and not self.control.cancelled:
                     self.control._cancel("disconnected")
+                self.finish_reason = "cancelled"
                 for task in self._tasks:
                     task.cancel()
                 self._conclude()
