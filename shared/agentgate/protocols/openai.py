@@ -11,7 +11,6 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, field_validator, model_validator
 
-from agentgate.api.errors import ApiError
 from agentgate.protocols.common import load_json_object, parse
 from agentgate.protocols.sse import COMMENT_KEEPALIVE, KeepAlive, data_frame, dumps
 from agentgate.runner.events import Error, Finish, TextDelta, ToolCall, Usage
