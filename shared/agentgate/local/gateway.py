@@ -235,15 +235,7 @@ class LocalGateway:
             event = {
                 "type": "REQUEST",
                 "methodArn": method_arn,
-                "resource": route.path,
-                "path": path,
-                "httpMethod": method,
-                "headers": {k: v[-1] for k, v in header_map.items()},
-                "multiValueHeaders": header_map,
-                "queryStringParameters": dict(query) or None,
-                "multiValueQueryStringParameters": _multi(query) or None,
-                "pathParameters": path_params or None,
-                "stageVariables": None,
+                **_request_fields(route, method, path, header_map, query, path_params),
                 "requestContext": {k: v for k, v in request_context.items() if k != "authorizer"},
             }
             handler = self.loader.handler(authorizer.function)
@@ -316,15 +308,7 @@ class LocalGateway:
         else:
             event_body, is_b64 = None, False
         event = {
-            "resource": route.path,
-            "path": path,
-            "httpMethod": method,
-            "headers": {k: v[-1] for k, v in header_map.items()},
-            "multiValueHeaders": header_map,
-            "queryStringParameters": dict(query) or None,
-            "multiValueQueryStringParameters": _multi(query) or None,
-            "pathParameters": path_params or None,
-            "stageVariables": None,
+            **_request_fields(route, method, path, header_map, query, path_params),
             "requestContext": request_context,
             "body": event_body,
             "isBase64Encoded": is_b64,
@@ -360,6 +344,21 @@ class LocalGateway:
         headers += [(k.encode(), str(v).encode()) for k, v in extra.items()]
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body.encode()})
+
+
+def _request_fields(route: Route, method: str, path: str, header_map: dict, query, path_params) -> dict:
+    """What API Gateway's REST proxy event and REQUEST authorizer event share."""
+    return {
+        "resource": route.path,
+        "path": path,
+        "httpMethod": method,
+        "headers": {k: v[-1] for k, v in header_map.items()},
+        "multiValueHeaders": header_map,
+        "queryStringParameters": dict(query) or None,
+        "multiValueQueryStringParameters": _multi(query) or None,
+        "pathParameters": path_params or None,
+        "stageVariables": None,
+    }
 
 
 def _header_map(headers) -> dict[str, list[str]]:
