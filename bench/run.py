@@ -474,7 +474,7 @@ def part3(info: dict, stub_url: str, bot_id: str, ttft: dict) -> dict | None:
         print(f"    with memory (continued session): request -> upstream {med(mem_runs, 'to_upstream_ms'):.2f} ms, "
               f"of which store reads {med(mem_runs, 'read_ms_before'):.2f} ms (GetItem then Query)")
     rss = out.get("maxrss_kb", 0) / 1024
-    line("chat process peak RSS after these turns (openai SDK loaded)", f"{rss:.1f} MB", "<= 120 MB",
+    line("chat process peak RSS after the chat turns (before the authorizer)", f"{rss:.1f} MB", "<= 120 MB",
          rss <= BUDGET_RSS_MB)
     stages = out.get("rss_kb") or {}
     if stages:
