@@ -59,6 +59,9 @@ def aws(_aws_session):
                 batch.delete(item)
     bucket = boto3.resource("s3", region_name=settings().region).Bucket(settings().files_bucket)
     bucket.objects.all().delete()
+    from agentgate.store import bot_cache
+
+    bot_cache.clear()  # a bot cached by an earlier test must not outlive its table
     yield
 
 

@@ -186,8 +186,8 @@ def test_object_string_messages(client, alice, bot):
     with count_store_calls() as calls:
         r = client.post("/v3/chat", json={"bot_id": bot, "user_id": "u", "additional_messages": [
             {"role": "user", "content": json.dumps(files), "content_type": "object_string"}]}, headers=alice)
-    coze_error(r, 400, "files in chat are not supported yet")
-    assert calls.total == 0
+    coze_error(r, 404, "file not found")  # test_chat_files.py covers files in chat
+    assert dict(calls.by_operation) == {"GetItem": 1}  # the file lookup; nothing written
 
 
 # ------------------------------------------------------------------------------------- retrieve / list
@@ -249,7 +249,7 @@ def test_auto_save_history_false_stores_nothing(client, alice, bot):
         s = chat(client, alice, bot, "private", auto_save_history=False, stream=True)
     assert r.json()["data"]["message"]["content"] == "Echo: private"
     assert events_of(s.text)[-2][1]["status"] == "completed"
-    assert dict(calls.by_operation) == {"GetItem": 2}  # the bot, twice; nothing written
+    assert dict(calls.by_operation) == {"GetItem": 1}  # the bot (then cached); nothing written
     assert list(store.Message.scan()) == [] and list(store.Chat.scan()) == [] and list(store.Conversation.scan()) == []
     # in an existing conversation: its history is not read, nothing is added
     data = chat(client, alice, bot, "kept").json()["data"]
@@ -265,8 +265,8 @@ def test_store_calls_per_turn(client, alice, bot):
     assert dict(calls.by_operation) == {"GetItem": 1, "PutItem": 4, "UpdateItem": 1}
     with count_store_calls() as calls:
         chat(client, alice, bot, "y", stream=True, params={"conversation_id": data["conversation_id"]})
-    # bot + conversation (in parallel), history; chat, question, answer; final status
-    assert dict(calls.by_operation) == {"GetItem": 2, "Query": 1, "PutItem": 3, "UpdateItem": 1}
+    # conversation (the bot is cached now), history; chat, question, answer; final status
+    assert dict(calls.by_operation) == {"GetItem": 1, "Query": 1, "PutItem": 3, "UpdateItem": 1}
 
 
 # ------------------------------------------------------------------------------------- cancel

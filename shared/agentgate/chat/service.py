@@ -77,9 +77,10 @@ def _run_turn(req: TurnRequest, cancel: asyncio.Event):
 
 
 def _resolve_bot(owner_id: str, ref: str):
+    from agentgate.store import bot_cache
     from agentgate.store.bots import resolve_online_bot
 
-    return resolve_online_bot(owner_id, ref)
+    return bot_cache.online_bot(owner_id, ref, resolve_online_bot)
 
 
 def _store():
@@ -105,7 +106,7 @@ class StoredMessage:
 @dataclass
 class TurnInput:
     owner_id: str
-    bot_ref: str
+    bot_ref: str | None  # None with a conversation_id: the conversation's bot
     # this turn's messages for the model; list contents go through chat.attachments
     messages: list[ChatMessage]
     # what to store as the turn's question(s) (only where memory / a conversation is kept)
@@ -172,7 +173,13 @@ async def prepare(inp: TurnInput) -> "Turn":
     store = _store()
 
     want_conversation = inp.memory == "conversation" and inp.conversation_id
-    if want_conversation:
+    if want_conversation and not inp.bot_ref:
+        # The conversation names the bot (seed 001's dialog_id): two reads, one after the other.
+        conv = await asyncio.to_thread(store.get_conversation, inp.owner_id, inp.conversation_id)
+        if conv is None:
+            raise ApiError(404, CONVERSATION_NOT_FOUND)
+        bot = await asyncio.to_thread(_resolve_bot, inp.owner_id, conv.bot_id)
+    elif want_conversation:
         bot, conv = await asyncio.gather(
             asyncio.to_thread(_resolve_bot, inp.owner_id, inp.bot_ref),
             asyncio.to_thread(store.get_conversation, inp.owner_id, inp.conversation_id))

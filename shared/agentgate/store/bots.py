@@ -34,6 +34,7 @@ from pynamodb.transactions import TransactWrite
 
 from agentgate.config import settings
 from agentgate.ids import new_id, now_s
+from agentgate.store import bot_cache
 from agentgate.store.base import register
 
 ALIAS_PREFIX = "alias#"
@@ -432,6 +433,9 @@ def _commit(bot: Bot, previous_aliases: list[str]) -> None:
         # PynamoDB sends deletes before puts: [dropped aliases..., bot, current aliases...].
         _raise_reason(err, alias_at={len(dropped) + 1 + i: a for i, a in enumerate(current)})
         raise
+    finally:
+        # After the write, so no reader in this process keeps the old config (see bot_cache).
+        bot_cache.forget_owner(bot.owner_id)
 
 
 def _raise_reason(err: TransactWriteError, alias_at: dict[int, str]) -> None:
