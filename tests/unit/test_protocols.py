@@ -7,7 +7,7 @@ import json
 import pytest
 
 from agentgate.api.errors import ApiError
-from agentgate.chat.attachments import FILES_NOT_SUPPORTED, resolve_parts
+from agentgate.chat.attachments import resolve_parts
 from agentgate.protocols import aiflowy, coze, openai
 from agentgate.protocols.sse import KEEPALIVE, data_frame, event_frame
 from agentgate.runner.events import Error, Finish, TextDelta, ToolCall, Usage
@@ -300,7 +300,7 @@ def test_aiflowy_parse():
 # ------------------------------------------------------------------------------------- attachments
 
 
-def test_resolve_parts_passes_text_and_images_and_refuses_files():
+def test_resolve_parts_passes_text_and_images_and_looks_files_up():
     assert resolve_parts("o", [{"type": "text", "text": "a"},
                                {"type": "image_url", "image_url": {"url": "https://x/i.png", "detail": "low"}},
                                {"type": "image", "file_url": "https://x/j.png"}]) == [
@@ -311,4 +311,5 @@ def test_resolve_parts_passes_text_and_images_and_refuses_files():
                  {"type": "file", "file": {"file_id": "f"}}):
         with pytest.raises(ApiError) as err:
             resolve_parts("o", [part])
-        assert err.value.status == 400 and err.value.message == FILES_NOT_SUPPORTED
+        # not an id of the owner's (test_chat_files.py covers real uploads)
+        assert err.value.status == 404 and "file not found" in err.value.message

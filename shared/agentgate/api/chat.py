@@ -1,5 +1,5 @@
-"""The chat endpoint group: OpenAI Chat Completions, Coze chat v3 and AIFlowy external chat over
-one turn service (agentgate.chat.service). Served streaming under the Lambda Web Adapter
+"""The chat endpoint group: OpenAI Chat Completions, Coze chat v3, AIFlowy external chat and
+AgentChat's /api/v1/chat (seed 001) over one turn service (agentgate.chat.service). Served streaming under the Lambda Web Adapter
 (functions/chat/run.sh), and buffered through Mangum where nothing streams.
 
 Routes stay thin: parse (protocols.*) -> prepare the turn (chat.service; every failure up to
@@ -9,6 +9,7 @@ here is the protocol's error JSON with its status) -> run it and render its even
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from typing import Any, AsyncIterator
 
@@ -24,6 +25,7 @@ from agentgate.chat import registry
 from agentgate.chat import service as chat_service
 from agentgate.chat.service import BOT_NOT_FOUND, StoredMessage, TurnInput
 from agentgate.ids import now_s
+from agentgate.protocols import agentchat as agentchat_proto
 from agentgate.protocols import aiflowy as aiflowy_proto
 from agentgate.protocols import coze as coze_proto
 from agentgate.protocols import openai as openai_proto
@@ -343,3 +345,26 @@ async def aiflowy_external_chat(request: Request, principal: Principal = Depends
     if turn.status == "failed" and turn.error is not None:
         raise _api_error(turn.error, string_code=False)
     return JSONResponse(aiflowy_proto.blocking(turn.text, turn.usage, turn.created_ms))
+
+
+# ------------------------------------------------------------------------------------- AgentChat
+
+
+@app.post("/api/v1/chat")
+async def agentchat_chat(request: Request, principal: Principal = Depends(CHAT)):
+    """Seed 001: the conversation `dialog_id` continues with its bot; see protocols.agentchat."""
+    req = agentchat_proto.parse_request(await request.body())
+    items = req.items()
+    if items is None:
+        content: Any = req.user_input
+        stored = StoredMessage(role="user", content=req.user_input)
+    else:
+        content = items
+        stored = StoredMessage(role="user", content=json.dumps(items, ensure_ascii=False),
+                               content_type="object_string")
+    turn = await chat_service.prepare(TurnInput(
+        owner_id=principal.owner_id, bot_ref=None, messages=[ChatMessage(role="user", content=content)],
+        to_store=[stored], memory="conversation", conversation_id=req.dialog_id, with_chat=True))
+    renderer = agentchat_proto.StreamRenderer(dialog_id=turn.conversation_id, chat_id=turn.chat_id,
+                                              message_id=turn.answer_id)
+    return await _stream(request, renderer, turn)

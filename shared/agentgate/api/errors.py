@@ -20,6 +20,8 @@ OPENAI_PATHS = ("/v1/chat/completions", "/api/v1/chat/completions", "/v1/models"
                 "/api/v1/sessions")
 AIFLOWY_PATHS = ("/api/v1/aiBot", "/api/v1/aiWorkflow")
 AGENTCHAT_PATHS = ("/api/v1/upload",)
+# Exact paths only: /api/v1/chat/completions is OpenAI's.
+AGENTCHAT_EXACT_PATHS = frozenset({"/api/v1/chat", "/api/v1/chat/"})
 
 _OPENAI_TYPES = {
     400: "invalid_request_error",
@@ -65,7 +67,7 @@ def shape_for_path(path: str) -> str:
         return "openai"
     if path.startswith(AIFLOWY_PATHS):
         return "aiflowy"
-    if path.startswith(AGENTCHAT_PATHS):
+    if path.startswith(AGENTCHAT_PATHS) or path in AGENTCHAT_EXACT_PATHS:
         return "agentchat"
     return "coze"
 

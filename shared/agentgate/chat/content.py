@@ -59,7 +59,10 @@ def from_stored(owner_id: str, content: str, content_type: str) -> str | list[di
         return content
     try:
         items = json.loads(content)
-        return resolve_parts(owner_id, items)
+        if not isinstance(items, list):
+            return content
+        # Leniently: a file that cannot be used any more becomes a note, not a failed turn.
+        return resolve_parts(owner_id, items, strict=False)
     except (ValueError, ApiError, AttributeError, TypeError):
         return content
 
