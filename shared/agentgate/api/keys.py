@@ -107,6 +107,8 @@ def about():
             "/v1/files/upload": "POST - upload a file (multipart field 'file')",
             "/v1/bot/create": "POST - Coze bots",
             "/api/v1/aiBot/externalChat": "POST - AIFlowy external chat",
+            "/api/v1/chat": "POST - AgentChat chat in a conversation (dialog_id), with file_url",
+            "/api/v1/upload": "POST - AgentChat upload (answers a signed URL)",
             f"{PAT}/create_personal_access_token_and_permission": "POST - create an API key",
             "/health": "GET - health check",
             "/": "GET - this description",
