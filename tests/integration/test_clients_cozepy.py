@@ -409,6 +409,58 @@ def test_cancel_a_running_stream(coze, bot, stub_bot, stub_upstream, kind):
     assert more.chat.status == ChatStatus.COMPLETED
 
 
+def test_cancel_a_chat_that_keeps_no_record(coze, stub_bot):
+    """auto_save_history=False: nothing is stored, yet the running stream can be canceled."""
+    question = "__slow__ " + " ".join(f"w{i}" for i in range(200))
+    events: list = []
+    first_delta = threading.Event()
+
+    def consume():
+        try:
+            for event in coze.chat.stream(bot_id=stub_bot, user_id="u15", auto_save_history=False,
+                                          additional_messages=[_q(question)]):
+                events.append(event)
+                if event.event == ChatEventType.CONVERSATION_MESSAGE_DELTA:
+                    first_delta.set()
+        finally:
+            first_delta.set()
+
+    worker = threading.Thread(target=consume, daemon=True)
+    worker.start()
+    assert first_delta.wait(30) and events
+    chat = events[0].chat
+    assert coze.chat.cancel(conversation_id=chat.conversation_id, chat_id=chat.id).status == ChatStatus.CANCELED
+    worker.join(10)
+    assert not worker.is_alive()
+    assert events[-1].event == ChatEventType.CONVERSATION_CHAT_FAILED and events[-1].chat.status == ChatStatus.CANCELED
+    with pytest.raises(CozeAPIError) as info:  # no record was kept
+        coze.chat.retrieve(conversation_id=chat.conversation_id, chat_id=chat.id)
+    assert info.value.code == 404
+
+
+def test_a_client_leaving_a_stream_keeps_the_partial_answer(coze, stub_bot):
+    stream = coze.chat.stream(bot_id=stub_bot, user_id="u16", additional_messages=[
+        _q("__slow__ " + " ".join(f"w{i}" for i in range(200)))])
+    seen = []
+    for event in stream:
+        seen.append(event)
+        if event.event == ChatEventType.CONVERSATION_MESSAGE_DELTA:
+            break
+    stream._raw_response.close()  # hang up mid-answer
+    chat = seen[0].chat
+    retrieved = _retrieve_when_stored(coze, chat.conversation_id, chat.id, timeout=10)
+    assert retrieved.status == ChatStatus.FAILED
+    assert retrieved.last_error.code == 499 and "disconnected" in retrieved.last_error.msg
+    stored = list(coze.conversations.messages.list(conversation_id=chat.conversation_id, order="asc"))
+    assert [m.type for m in stored] == [MessageType.QUESTION, MessageType.ANSWER]
+    assert stored[1].content.startswith(seen[-1].message.content) and stored[1].content.startswith("Stub")
+    # the conversation goes on, with the partial answer in its history
+    more = coze.chat.create_and_poll(bot_id=stub_bot, user_id="u16", conversation_id=chat.conversation_id,
+                                     additional_messages=[_q("back")])
+    answer = [m.content for m in more.messages if m.type == MessageType.ANSWER][0]
+    assert answer.startswith("Stub reply to 3 messages: [user] __slow__ w0") and "[assistant] Stub" in answer
+
+
 def test_cancel_of_a_finished_chat_is_refused(coze, bot):
     chat = coze.chat.create(bot_id=bot, user_id="u8", additional_messages=[_q("done already")])
     with pytest.raises(CozeAPIError) as info:

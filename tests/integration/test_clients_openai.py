@@ -210,6 +210,14 @@ def test_seed000_session_memory_and_clear(gateway, key, bot, seed000):
     after = seed000.chat.completions.create(model="main", messages=_user("what is my name?"), extra_body=session)
     assert after.choices[0].message.content == _expected("what is my name?")  # forgotten
 
+    with httpx.Client(base_url=gateway.base_url, headers={"Authorization": f"Bearer {key}"}, timeout=30) as h:
+        # by bot id too; an unknown bot is 404; a missing key is 400, in OpenAI's error shape
+        assert h.post("/api/v1/sessions/clear", json={"agentId": bot, "sessionKey": "s1"}).json()["success"] is True
+        r = h.post("/api/v1/sessions/clear", json={"agentId": "no-such-bot", "sessionKey": "s1"})
+        assert r.status_code == 404 and "error" in r.json()
+        r = h.post("/api/v1/sessions/clear", json={"agentId": "main"})
+        assert r.status_code == 400 and r.json()["error"]["param"] == "sessionKey"
+
 
 def test_seed003_thread_id_memory(client):
     for thread in ("t-1", 42):  # a string or a number
