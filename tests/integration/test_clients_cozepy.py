@@ -562,9 +562,8 @@ def test_a_failing_model(coze):
                                           ChatEventType.CONVERSATION_CHAT_IN_PROGRESS,
                                           ChatEventType.CONVERSATION_MESSAGE_DELTA]
     chat = got[0].chat
-    # (cozepy stops at the `error` event, which the gateway sends before it stores the outcome:
-    # see test_bug_the_error_event_precedes_the_stored_failure; wait for it here.)
-    retrieved = _retrieve_when_stored(coze, chat.conversation_id, chat.id)
+    # cozepy stops at the `error` event; the outcome is stored before it is sent.
+    retrieved = coze.chat.retrieve(conversation_id=chat.conversation_id, chat_id=chat.id)
     assert retrieved.status == ChatStatus.FAILED
     assert retrieved.last_error and retrieved.last_error.code == 502
     stored = list(coze.conversations.messages.list(conversation_id=chat.conversation_id, order="asc"))
@@ -591,20 +590,17 @@ def _retrieve_when_stored(coze: Coze, conversation_id: str, chat_id: str, timeou
         time.sleep(0.02)
 
 
-def test_bug_the_error_event_precedes_the_stored_failure(coze):
-    """BUG (fails): a Coze stream that fails mid-answer sends `event: error` at once, before the
-    chat, the question and the partial answer are stored; the frames after it (message.completed,
-    chat.failed, done) come only after the writes. cozepy raises at the `error` event and stops
-    reading, so a client that reads on at once (chat.retrieve, as it would to learn why) gets
-    404 "chat not found" for the chat it was just streaming. The stream's end is supposed to
-    come after the outcome is stored (chat.service: "written BEFORE the final frames")."""
+def test_the_error_event_comes_after_the_failure_is_stored(coze):
+    """A Coze stream that fails mid-answer stores the chat, the question and the partial answer
+    before it sends `event: error`: cozepy raises there and stops reading, and a client that asks
+    at once (chat.retrieve, to learn why) must find the failed chat."""
     failing = _new_bot(coze, "coze fail now", "echo/fail", prompt="")
     got = []
     with pytest.raises(Exception, match="error event"):
         for event in coze.chat.stream(bot_id=failing, user_id="u14", additional_messages=[_q("fail now")]):
             got.append(event)
     chat = got[0].chat
-    retrieved = coze.chat.retrieve(conversation_id=chat.conversation_id, chat_id=chat.id)  # 404 today
+    retrieved = coze.chat.retrieve(conversation_id=chat.conversation_id, chat_id=chat.id)
     assert retrieved.status == ChatStatus.FAILED and retrieved.last_error.code == 502
     stored = list(coze.conversations.messages.list(conversation_id=chat.conversation_id, order="asc"))
     assert [(m.type, m.content) for m in stored] == [(MessageType.QUESTION, "fail now"),

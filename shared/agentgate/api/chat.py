@@ -179,6 +179,20 @@ async def list_models(principal: Principal = Depends(READ)):
     return openai_proto.models_list(bots)
 
 
+@app.get("/v1/models/{model}")
+@app.get("/api/v1/models/{model}")
+async def retrieve_model(model: str, principal: Principal = Depends(READ)):
+    """openai's `models.retrieve`: one published bot, by id or alias."""
+    from agentgate.store.bots import resolve_online_bot
+
+    bot = await asyncio.to_thread(resolve_online_bot, principal.owner_id, model)
+    if bot is None:
+        raise ApiError(404, f"The model '{model}' does not exist (bot not found or not published)",
+                       code="model_not_found", param="model")
+    entry = next(m for m in openai_proto.models_list([bot])["data"] if m["id"] in (model, bot.bot_id))
+    return {**entry, "id": model}
+
+
 @app.post("/api/v1/sessions/clear")
 async def clear_session(request: Request, principal: Principal = Depends(CHAT)):
     body = load_json_object(await request.body())

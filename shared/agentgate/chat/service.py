@@ -13,9 +13,10 @@ Store round trips:
 - while a Coze chat streams for longer than AGENTGATE_CANCEL_POLL_S (default 1 s): one consistent
   GetItem of the chat per interval, to see a cancel that landed on another Lambda instance.
 
-Turn.events() yields runner events (TextDelta, ToolCall, Error), protocols.sse.KeepAlive after
-AGENTGATE_SSE_KEEPALIVE_S (default 15 s) of silence, then always one Usage and one Finish
-(reason "cancelled" on cancel or disconnect, whatever the runner was doing).
+Turn.events() yields runner events (TextDelta, ToolCall), protocols.sse.KeepAlive after
+AGENTGATE_SSE_KEEPALIVE_S (default 15 s) of silence, then, once the outcome is stored, the
+Error if the turn failed, and always one Usage and one Finish (reason "cancelled" on cancel or
+disconnect, whatever the runner was doing).
 """
 
 from __future__ import annotations
@@ -450,8 +451,9 @@ class Turn:
                 elif kind is Finish:
                     self.finish_reason = item.reason
                 elif kind is Error:
+                    # Held back until the outcome is stored: clients (cozepy) stop reading at the
+                    # error event and may ask for the failed chat straight away.
                     self.error = item
-                    yield item
                 elif kind is ToolCall:
                     self.tool_calls.append(item)
                     yield item
@@ -470,6 +472,8 @@ class Turn:
         await self._stop()
         self._conclude()
         await self._finalize()
+        if self.error is not None:
+            yield self.error
         yield self.usage
         yield Finish(self.finish_reason)
 
