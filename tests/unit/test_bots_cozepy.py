@@ -8,45 +8,18 @@ built itself, which skips a client's default headers, so the principal rides on 
 
 from __future__ import annotations
 
-import httpx
 import pytest
-from cozepy import Coze, CozeAPIError, SyncHTTPClient, TokenAuth
+from cozepy import Coze, CozeAPIError
 from cozepy.bots import BotModelInfo, BotOnboardingInfo, BotPromptInfo, PublishStatus
-from fastapi.testclient import TestClient
 
 from agentgate.api.bots import app
-
-
-class _AppTransport(httpx.BaseTransport):
-    """Serves httpx requests from the ASGI app through a TestClient (no network)."""
-
-    def __init__(self, asgi_app):
-        self._client = TestClient(asgi_app)
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        answer = self._client.request(request.method, str(request.url), content=request.read(),
-                                      headers=request.headers.multi_items())
-        return httpx.Response(answer.status_code, headers=answer.headers.multi_items(), content=answer.content,
-                              request=request)
-
-
-class _PrincipalAuth(TokenAuth):
-    """A bearer token plus the request context the authorizer would have produced."""
-
-    def __init__(self, headers: dict):
-        super().__init__("pat_test")
-        self._extra = headers
-
-    def authentication(self, headers: dict) -> None:
-        super().authentication(headers)
-        headers.update(self._extra)
+from cozepy_asgi import coze_for
 
 
 @pytest.fixture
 def coze(aws, as_owner):
     def make(owner: str = "alice", scopes: str = "admin") -> Coze:
-        return Coze(auth=_PrincipalAuth(as_owner(owner, scopes)), base_url="http://testserver",
-                    http_client=SyncHTTPClient(transport=_AppTransport(app)))
+        return coze_for(app, as_owner(owner, scopes))
 
     return make
 

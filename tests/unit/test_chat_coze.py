@@ -367,32 +367,11 @@ def test_submit_tool_outputs_without_requires_action(client, alice, bot):
 # ------------------------------------------------------------------------------------- cozepy
 
 
-class _ToTestClient:
-    """An httpx transport (cozepy speaks httpx) that hands requests to the app's TestClient
-    (which speaks httpx2)."""
-
-    def __init__(self, test_client: TestClient):
-        self.test_client = test_client
-
-    def handle_request(self, request):
-        import httpx
-
-        headers = [(k, v) for k, v in request.headers.multi_items() if k.lower() not in ("host", "content-length")]
-        r = self.test_client.request(request.method, str(request.url), headers=headers, content=request.read())
-        return httpx.Response(r.status_code, headers=r.headers.multi_items(), content=r.content)
-
-    def close(self):
-        pass
-
-
 @pytest.fixture
 def coze_client(aws, alice):
-    from cozepy import Coze, TokenAuth
-    from cozepy.request import SyncHTTPClient
+    from cozepy_asgi import coze_for
 
-    transport = _ToTestClient(TestClient(app, headers=alice))
-    return Coze(auth=TokenAuth("pat_test"), base_url="http://testserver",
-                http_client=SyncHTTPClient(transport=transport))
+    return coze_for(app, alice)
 
 
 def test_cozepy_stream(coze_client, bot):

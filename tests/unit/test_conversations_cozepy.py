@@ -7,44 +7,14 @@ forwards cozepy's requests to a TestClient bound to the app. cozepy sends reques
 
 from __future__ import annotations
 
-import httpx
 import pytest
-from cozepy import Coze, CozeAPIError, Message, MessageContentType, MessageRole, SyncHTTPClient, TokenAuth
-from fastapi.testclient import TestClient
+from cozepy import Coze, CozeAPIError, Message, MessageContentType, MessageRole
 
 import agentgate.api.conversations as conv_api
 from agentgate.api.conversations import app
+from cozepy_asgi import coze_for
 
 BOT = "7000000000000000001"
-
-
-def with_headers(asgi_app, headers: dict):
-    extra = [(k.lower().encode(), v.encode()) for k, v in headers.items()]
-
-    async def wrapped(scope, receive, send):
-        if scope["type"] == "http":
-            scope = {**scope, "headers": list(scope["headers"]) + extra}
-        await asgi_app(scope, receive, send)
-
-    return wrapped
-
-
-class AppTransport(httpx.BaseTransport):
-    """Serves httpx requests from an ASGI app through a TestClient (no network)."""
-
-    def __init__(self, asgi_app):
-        self._client = TestClient(asgi_app)
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        answer = self._client.request(request.method, str(request.url), content=request.read(),
-                                      headers=request.headers.multi_items())
-        return httpx.Response(answer.status_code, headers=answer.headers.multi_items(), content=answer.content,
-                              request=request)
-
-
-def coze_client(asgi_app, headers: dict) -> Coze:
-    http = SyncHTTPClient(transport=AppTransport(with_headers(asgi_app, headers)))
-    return Coze(auth=TokenAuth("pat_test"), base_url="http://testserver", http_client=http)
 
 
 @pytest.fixture
@@ -52,7 +22,7 @@ def coze(aws, monkeypatch, as_owner):
     monkeypatch.setattr(conv_api, "bot_is_published", lambda owner, bot: True)
 
     def make(owner: str = "alice", scopes: str = "chat") -> Coze:
-        return coze_client(app, as_owner(owner, scopes))
+        return coze_for(app, as_owner(owner, scopes))
 
     return make
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from urllib.parse import parse_qs, urlsplit
 
 import boto3
-import httpx
 import pytest
 import requests
 from fastapi.testclient import TestClient
@@ -212,18 +211,11 @@ def test_scopes_upload_needs_chat_retrieve_needs_read(client, alice, as_owner):
 
 
 def test_cozepy_files_upload_and_retrieve(client, alice, tmp_path):
-    from cozepy import Coze, CozeAPIError, SyncHTTPClient, TokenAuth
+    from cozepy import CozeAPIError
 
-    class Transport(httpx.BaseTransport):
-        # Starlette's TestClient speaks httpx2; cozepy builds httpx requests: forward them.
-        def handle_request(self, request: httpx.Request) -> httpx.Response:
-            answer = client.request(request.method, str(request.url), content=request.read(),
-                                    headers={**dict(request.headers.multi_items()), **alice})
-            return httpx.Response(answer.status_code, headers=answer.headers.multi_items(),
-                                  content=answer.content, request=request)
+    from cozepy_asgi import coze_for
 
-    coze = Coze(auth=TokenAuth("pat_test"), base_url="http://testserver",
-                http_client=SyncHTTPClient(transport=Transport()))
+    coze = coze_for(app, alice)
     path = tmp_path / "image.png"
     path.write_bytes(PNG)
     uploaded = coze.files.upload(file=path)
