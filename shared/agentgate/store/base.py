@@ -9,12 +9,15 @@ from __future__ import annotations
 
 from typing import Callable
 
+from pynamodb.connection import Connection
 from pynamodb.models import Model
 
 from agentgate.config import settings
 
 # model class -> function returning its table name from Settings
 _REGISTRY: dict[type[Model], Callable] = {}
+# (region, host) -> the one PynamoDB Connection (one botocore session and client) every model uses
+_CONNECTIONS: dict[tuple, Connection] = {}
 
 
 def register(table_name: Callable):
@@ -37,7 +40,36 @@ def _apply(model: type[Model]) -> None:
     model.Meta.table_name, model.Meta.region, model.Meta.host = wanted
     # PynamoDB caches the connection per model class; drop it so the new endpoint is used.
     model._connection = None  # indexes query through their model's connection
+    _share_connection(model)
     model._agentgate_configured = True
+
+
+def _share_connection(model: type[Model]) -> None:
+    """Point the model's table connection at the process-wide Connection for its endpoint.
+
+    PynamoDB gives every model class a Connection of its own, and each builds its own botocore
+    session and client on first use (~10 MB and ~50 ms apiece): six models meant six clients.
+    A Connection serves any table (it keys table metadata by name) and botocore clients are
+    thread-safe, so one per endpoint is enough. Building the table connection here costs no I/O:
+    the botocore client is still created lazily, on the first call.
+    """
+    table_connection = model._get_connection()
+    key = (model.Meta.region, model.Meta.host)
+    shared = _CONNECTIONS.get(key)
+    if shared is None:
+        _CONNECTIONS[key] = table_connection.connection
+        return
+    meta = table_connection.get_meta_table()
+    try:
+        known = shared.get_meta_table(meta.table_name)
+    except Exception:  # noqa: BLE001 - TableError: this table is new to the shared connection
+        shared.add_meta_table(meta)
+    else:
+        # Two models on one table (bots and their alias items): keep the schema naming more
+        # indexes, so index queries of either model find their key names.
+        if len(meta.data.get("GlobalSecondaryIndexes") or ()) > len(known.data.get("GlobalSecondaryIndexes") or ()):
+            shared._tables[meta.table_name] = meta
+    table_connection.connection = shared
 
 
 def configure_models() -> None:
