@@ -15,13 +15,12 @@ Run: python bench/stub.py [--port 0]   (prints "stub upstream on http://127.0.0.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import re
 import time
 from collections import deque
 from typing import Any
 
-from agentgate.local.stub_upstream import StubUpstream, _text, serve
+from agentgate.local.stub_upstream import StubUpstream, _text, run_forever
 
 _KNOB = re.compile(r"bench_(deltas|delay_ms)=(\d+(?:\.\d+)?)")
 
@@ -52,18 +51,7 @@ def main() -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
     args = parser.parse_args()
-
-    async def run() -> None:
-        server = await serve(BenchStub(), args.host, args.port)
-        print(f"stub upstream on http://{args.host}:{server.sockets[0].getsockname()[1]}/v1", flush=True)
-        async with server:
-            await server.serve_forever()
-
-    try:
-        asyncio.run(run())
-    except KeyboardInterrupt:
-        pass
-
+    run_forever(BenchStub(), args.host, args.port)
 
 if __name__ == "__main__":
     main()

@@ -304,10 +304,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--deltas", type=int, default=None, help="deltas per reply (default: one per word)")
     parser.add_argument("--delay-ms", type=float, default=None, help="pause between deltas")
     args = parser.parse_args(argv)
+    run_forever(StubUpstream(args.deltas, args.delay_ms), args.host, args.port)
+
+
+def run_forever(stub: "StubUpstream", host: str, port: int) -> None:
+    """Serve `stub` in the foreground until interrupted, printing its base URL once bound."""
 
     async def run() -> None:
-        server = await serve(StubUpstream(args.deltas, args.delay_ms), args.host, args.port)
-        print(f"stub upstream on http://{args.host}:{server.sockets[0].getsockname()[1]}/v1", flush=True)
+        server = await serve(stub, host, port)
+        print(f"stub upstream on http://{host}:{server.sockets[0].getsockname()[1]}/v1", flush=True)
         async with server:
             await server.serve_forever()
 
