@@ -121,3 +121,20 @@ def test_bad_input_through_the_gateway(gateway):
         assert r.status_code == 422
         r = c.get(f"{PAT}/list_personal_access_tokens", params={"size": 1000})
         assert r.status_code == 422 and "size" in r.json()["msg"]
+
+
+def test_gateway_denials_read_right_in_every_protocols_client(gateway):
+    """One Gateway Response serves every path, so its body carries each protocol's error keys."""
+    import openai
+
+    client = openai.OpenAI(api_key="pat_not_a_real_key", base_url=gateway.base_url + "/v1", max_retries=0)
+    with pytest.raises(openai.AuthenticationError) as info:
+        client.models.list()
+    assert info.value.status_code == 401 and "api key invalid" in str(info.value)
+
+    r = httpx.post(f"{gateway.base_url}/api/v1/chat", json={"user_input": "hi", "dialog_id": "1"})
+    assert r.status_code == 401
+    body = r.json()
+    assert (body["status_code"], body["status_message"]) == (401, "missing authorization in header")  # AgentChat
+    assert (body["errorCode"], body["message"]) == (401, "missing authorization in header")  # AIFlowy
+    assert (body["code"], body["msg"]) == (401, "missing authorization in header")  # Coze
