@@ -41,6 +41,14 @@ def is_id(value: object) -> bool:
     return isinstance(value, str) and len(value) == 19 and value.isdigit()
 
 
+def coerce_id(value):
+    """Seed 002 sends ids as JSON numbers; they are numeric strings here. Anything else (bools
+    included: they are ints to Python, never ids) is left for validation to refuse."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return value
+
+
 def id_time_ms(value: str) -> int:
     """The creation time encoded in an ID."""
     return ((int(value) - _OFFSET) >> 22) + _EPOCH_MS

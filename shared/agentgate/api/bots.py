@@ -18,6 +18,7 @@ from agentgate.api.deps import requires
 from agentgate.api.errors import ApiError
 from agentgate.auth.principal import Principal
 from agentgate.auth.scopes import ADMIN, READ
+from agentgate.ids import coerce_id
 from agentgate.store import bots as store
 from agentgate.store.bots import BotSnapshot
 
@@ -32,11 +33,6 @@ MODEL_PATTERN = r"^[A-Za-z0-9_-]{1,64}(/[A-Za-z0-9_.:@+/-]{1,200})?$"
 VARIABLE_PATTERN = r"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$"
 
 # ---------------------------------------------------------------------------------------- input
-
-
-def _coerce_id(value):
-    # Seed 002 sends ids as JSON numbers; they are strings here.
-    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
 
 Name = Annotated[StrictStr, Field(min_length=1, max_length=100)]
@@ -68,14 +64,14 @@ class ModelInfoConfig(_Body):
     max_tokens: MaxTokens | None = None
     context_round: Annotated[StrictInt, Field(ge=0, le=100)] | None = None  # Coze: turns remembered
 
-    _id = field_validator("model_id", mode="before")(_coerce_id)
+    _id = field_validator("model_id", mode="before")(coerce_id)
 
 
 class PluginIdInfo(_Body):
     plugin_id: LooseId
     api_id: LooseId
 
-    _ids = field_validator("plugin_id", "api_id", mode="before")(_coerce_id)
+    _ids = field_validator("plugin_id", "api_id", mode="before")(coerce_id)
 
 
 class PluginIdList(_Body):
@@ -85,7 +81,7 @@ class PluginIdList(_Body):
 class WorkflowIdInfo(_Body):
     id: LooseId
 
-    _id = field_validator("id", mode="before")(_coerce_id)
+    _id = field_validator("id", mode="before")(coerce_id)
 
 
 class WorkflowIdList(_Body):
@@ -116,7 +112,7 @@ class BotFields(_Body):
     ] | None = None
     aliases: Annotated[list[Alias], Field(max_length=10)] | None = None
 
-    _icon = field_validator("icon_file_id", mode="before")(_coerce_id)
+    _icon = field_validator("icon_file_id", mode="before")(coerce_id)
 
     @field_validator("name")
     @classmethod
@@ -140,20 +136,20 @@ class CreateBot(BotFields):
     name: Name
     space_id: LooseId | None = None  # one space per owner: accepted, not used
 
-    _space = field_validator("space_id", mode="before")(_coerce_id)
+    _space = field_validator("space_id", mode="before")(coerce_id)
 
 
 class UpdateBot(BotFields):
     bot_id: Ref
 
-    _bot = field_validator("bot_id", mode="before")(_coerce_id)
+    _bot = field_validator("bot_id", mode="before")(coerce_id)
 
 
 class PublishBot(_Body):
     bot_id: Ref
     connector_ids: list[StrictStr | StrictInt] | None = None  # channels; agentgate has one (API)
 
-    _bot = field_validator("bot_id", mode="before")(_coerce_id)
+    _bot = field_validator("bot_id", mode="before")(coerce_id)
 
 
 class UnpublishBot(_Body):

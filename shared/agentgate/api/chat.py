@@ -29,7 +29,8 @@ from agentgate.protocols import agentchat as agentchat_proto
 from agentgate.protocols import aiflowy as aiflowy_proto
 from agentgate.protocols import coze as coze_proto
 from agentgate.protocols import openai as openai_proto
-from agentgate.protocols.common import coerce_id, load_json_object
+from agentgate.ids import coerce_id
+from agentgate.protocols.common import load_json_object
 from agentgate.protocols.sse import SSE_HEADERS, SSE_MEDIA_TYPE
 from agentgate.runner.events import Error, Finish
 from agentgate.runner.types import ChatMessage

@@ -19,6 +19,7 @@ from agentgate.api.deps import requires
 from agentgate.api.errors import ApiError, invalid, not_found
 from agentgate.auth.principal import Principal
 from agentgate.auth.scopes import CHAT, READ
+from agentgate.ids import coerce_id
 from agentgate.store import conversations as store
 
 app = create_app("conversations")
@@ -41,11 +42,6 @@ DEFAULT_TYPE = {"user": "question", "assistant": "answer"}
 # ----------------------------------------------------------------------------- request bodies
 
 
-def _coerce_id(value):
-    # Seed 002 sends ids as JSON numbers; they are numeric strings here (bool is no id).
-    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
-
-
 def _check_meta(value: dict | None) -> dict | None:
     if value is None:
         return None
@@ -59,7 +55,7 @@ def _check_meta(value: dict | None) -> dict | None:
     return value
 
 
-Id = Annotated[StrictStr, BeforeValidator(_coerce_id), Field(pattern=ID_PATTERN)]
+Id = Annotated[StrictStr, BeforeValidator(coerce_id), Field(pattern=ID_PATTERN)]
 MetaData = Annotated[dict[StrictStr, StrictStr] | None, Field(default=None)]
 Content = Annotated[StrictStr, Field(max_length=CONTENT_MAX)]
 ContentType = Literal["text", "object_string", "card"]

@@ -16,6 +16,7 @@ from agentgate.auth import management
 from agentgate.auth.principal import Principal
 from agentgate.auth.scopes import ADMIN
 from agentgate.config import settings
+from agentgate.ids import coerce_id
 
 PAT = "/api/permission_api/pat"
 NAME_MAX = settings().key_name_max
@@ -24,11 +25,6 @@ app = create_app("keys")
 
 Name = Annotated[StrictStr, Field(min_length=1, max_length=NAME_MAX)]
 KeyId = Annotated[StrictStr, Field(pattern=r"^[0-9]{1,20}$")]
-
-
-def _coerce_id(value):
-    # Seed 002 sends ids as JSON numbers; they are numeric strings here.
-    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
 
 class CreateKey(BaseModel):
@@ -51,7 +47,7 @@ class KeyRef(BaseModel):
     id: KeyId
     owner_id: StrictStr | None = None
 
-    _id = field_validator("id", mode="before")(_coerce_id)
+    _id = field_validator("id", mode="before")(coerce_id)
 
 
 class UpdateKey(KeyRef):

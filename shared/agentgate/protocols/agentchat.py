@@ -33,7 +33,8 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, field_validator
 
-from agentgate.protocols.common import coerce_id, load_json_object, parse
+from agentgate.ids import coerce_id
+from agentgate.protocols.common import load_json_object, parse
 from agentgate.protocols.sse import COMMENT_KEEPALIVE, KeepAlive, data_frame, dumps
 from agentgate.runner.events import Error, Finish, TextDelta, Usage
 

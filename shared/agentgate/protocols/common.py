@@ -48,12 +48,3 @@ def parse(model: type[M], body: dict, status: int) -> M:
     except ValidationError as exc:
         message, param = describe(exc)
         raise ApiError(status, message, param=param) from None
-
-
-def coerce_id(value):
-    """Seed 002 sends ids as JSON numbers; they are numeric strings here (bools are not ids)."""
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, int):
-        return str(value)
-    return value

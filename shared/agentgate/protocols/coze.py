@@ -13,7 +13,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, field_validator, model_validator
 
 from agentgate.ids import now_s
-from agentgate.protocols.common import coerce_id, load_json_object, parse
+from agentgate.ids import coerce_id
+from agentgate.protocols.common import load_json_object, parse
 from agentgate.protocols.sse import BLANK_KEEPALIVE, KeepAlive, dumps, event_frame
 from agentgate.runner.events import Error, Finish, TextDelta, ToolCall, Usage
 
