@@ -31,6 +31,8 @@ from pathlib import Path
 
 import httpx
 
+from agentgate.local.devserver import wait_until_ready
+
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = ROOT / "bench"
 PY = sys.executable
@@ -156,21 +158,9 @@ def start_gateway(procs: Procs, workdir: Path, stub_url: str) -> tuple[dict, flo
     proc = procs.start([PY, "-m", "agentgate.local.cli", "dev", "--port", str(free_port()), "--store", "embedded",
                         "--template", str(ROOT / "template.yaml")],
                        cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT)
-    dev_file = workdir / ".agentgate" / "dev.json"
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError("agentgate dev exited:\n" + (workdir / "gateway.log").read_text())
-        if dev_file.exists():
-            try:
-                info = json.loads(dev_file.read_text())
-                if info.get("base_url"):
-                    info["pid"] = proc.pid
-                    return info, time.monotonic() - t0
-            except ValueError:
-                pass
-        time.sleep(0.05)
-    raise RuntimeError("agentgate dev did not become ready:\n" + (workdir / "gateway.log").read_text())
+    info = wait_until_ready(proc, workdir, workdir / "gateway.log", timeout_s=90)
+    info["pid"] = proc.pid
+    return info, time.monotonic() - t0
 
 
 # ------------------------------------------------------------------------------------ one stream

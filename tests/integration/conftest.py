@@ -7,11 +7,12 @@ import os
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
+
+from agentgate.local.devserver import wait_until_ready
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -70,23 +71,11 @@ def gateway(tmp_path_factory, stub_upstream) -> Gateway:
          "--template", str(ROOT / "template.yaml")],
         cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT,
     )
-    dev_file = workdir / ".agentgate" / "dev.json"
-    deadline = time.monotonic() + 60
-    info = None
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError("agentgate dev exited:\n" + (workdir / "gateway.log").read_text())
-        if dev_file.exists():
-            try:
-                info = json.loads(dev_file.read_text())
-                if info.get("base_url"):
-                    break
-            except ValueError:
-                pass
-        time.sleep(0.1)
-    else:
+    try:
+        info = wait_until_ready(proc, workdir, workdir / "gateway.log", timeout_s=60)
+    except RuntimeError:
         proc.kill()
-        raise RuntimeError("agentgate dev did not become ready:\n" + (workdir / "gateway.log").read_text())
+        raise
     try:
         yield Gateway(info["base_url"], info["admin_key"], info)
     finally:

@@ -12,6 +12,28 @@ DEV_FILE = "dev.json"
 DEV_OWNER = "local"
 
 
+def wait_until_ready(proc, workdir: str | Path, log_path: str | Path, timeout_s: float = 60) -> dict:
+    """Wait for an `agentgate dev` subprocess started in `workdir` to write its dev.json, and
+    return it (base_url, admin_key, ...). Raises, with the server's log, if it exits or times out.
+    For tests, benchmarks and scripts that run the gateway as a child process."""
+    import time
+
+    dev_file = Path(workdir) / DEV_DIR / DEV_FILE
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError("agentgate dev exited:\n" + Path(log_path).read_text())
+        if dev_file.exists():
+            try:
+                info = json.loads(dev_file.read_text())
+            except ValueError:
+                info = {}  # caught mid-write
+            if info.get("base_url"):
+                return info
+        time.sleep(0.05)
+    raise RuntimeError("agentgate dev did not become ready:\n" + Path(log_path).read_text())
+
+
 def _should_embed(mode: str) -> bool:
     if mode in ("embedded", "aws"):
         return mode == "embedded"
