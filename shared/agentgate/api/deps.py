@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import Request
 
 from agentgate.api.errors import ApiError
-from agentgate.auth.principal import Principal, principal_from_scope
+from agentgate.auth.principal import Principal, principal_from_scope, request_context_from_scope
 
 
 def current_principal(request: Request) -> Principal:
@@ -34,7 +34,5 @@ def requires(scope: str):
 
 def stage_of(request: Request) -> tuple[str | None, str | None]:
     """(apiId, stage) of the API Gateway stage this request came through."""
-    from agentgate.auth.principal import request_context_from_scope
-
     ctx = request_context_from_scope(request.scope)
     return ctx.get("apiId"), ctx.get("stage")
