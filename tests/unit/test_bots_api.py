@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
+from agentgate import ids
 from agentgate.api.bots import app
 from agentgate.store import bots as store
 
@@ -53,7 +54,7 @@ def _assert_error(r, status: int, text: str | None = None) -> dict:
 def test_lifecycle_draft_publish_update_publish_unpublish(client, alice):
     bot_id = _create(client, alice, name="Support", description="helps", prompt_info={"prompt": "v1"},
                      icon_url="https://example.com/i.png")
-    assert len(bot_id) == 19
+    assert ids.is_id(bot_id) and int(bot_id) <= 2**53 - 1
 
     _assert_error(_info(client, alice, bot_id), 404, "bot not found or not published")
     _assert_error(client.get(f"/v1/bots/{bot_id}", headers=alice), 404, "bot not found or not published")

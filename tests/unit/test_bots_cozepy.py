@@ -12,6 +12,7 @@ import pytest
 from cozepy import Coze, CozeAPIError
 from cozepy.bots import BotModelInfo, BotOnboardingInfo, BotPromptInfo, PublishStatus
 
+from agentgate import ids
 from agentgate.api.bots import app
 from cozepy_asgi import coze_for
 
@@ -35,7 +36,7 @@ def test_lifecycle_through_cozepy(coze):
         model_info_config=BotModelInfo(model_id="echo", temperature=0.2, max_tokens=256),
     )
     bot_id = created.bot_id
-    assert len(bot_id) == 19
+    assert ids.is_id(bot_id) and int(bot_id) <= 2**53 - 1
 
     with pytest.raises(CozeAPIError) as err:
         admin.bots.retrieve(bot_id=bot_id)  # v1: /v1/bot/get_online_info

@@ -6,6 +6,7 @@ import boto3
 import pytest
 from pynamodb.connection.base import Connection
 
+from agentgate import ids
 from agentgate.config import settings
 from agentgate.store import bots
 
@@ -30,7 +31,7 @@ def _make(owner="alice", name="Helper", aliases=None, **values):
 
 def test_new_bot_has_defaults_and_is_not_online(aws):
     bot = _make(prompt="Be brief.")
-    assert len(bot.bot_id) == 19 and bot.bot_id.isdigit()
+    assert ids.is_id(bot.bot_id) and int(bot.bot_id) <= 2**53 - 1
     draft = bots.draft_snapshot(bot)
     assert draft.model == settings().default_model == "echo"
     assert draft.memory_window == bots.DEFAULT_MEMORY_WINDOW

@@ -27,6 +27,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, AsyncIterator
 
+from agentgate import access_log, ids
 from agentgate.api.errors import ApiError
 from agentgate.chat import content as contents
 from agentgate.chat import registry
@@ -188,6 +189,7 @@ async def prepare(inp: TurnInput) -> "Turn":
         bot, conv = await asyncio.to_thread(_resolve_bot, inp.owner_id, inp.bot_ref), None
     if bot is None:
         raise ApiError(404, BOT_NOT_FOUND)
+    access_log.annotate(bot_id=bot.bot_id)
     if want_conversation and conv is None:
         raise ApiError(404, CONVERSATION_NOT_FOUND)
 
@@ -301,7 +303,7 @@ class Turn:
             try:
                 store.create_conversation(**self.create_conversation)
             except Exception as exc:  # a session's conversation may exist already
-                if getattr(exc, "cause_response_code", None) != "ConditionalCheckFailedException":
+                if not (ids.is_collision(exc) and self.create_conversation.get("session_key")):
                     raise
         if self.chat_id:
             self.chat = store.create_chat(self.owner_id, self.conversation_id, self.bot.bot_id,
@@ -400,6 +402,7 @@ class Turn:
         if self.usage is None:
             prompt = sum(contents.text_length(m.content) for m in self.request.messages)
             self.usage = Usage((prompt + 3) // 4, _estimate_tokens(self.text))
+        access_log.annotate(tokens=self.usage.total_tokens)
         if self.finish_reason == "cancelled":
             self.status = "failed" if self.disconnected else "canceled"
         elif self.error is not None or self.finish_reason == "error":
@@ -444,6 +447,8 @@ class Turn:
                     break
                 kind = type(item)
                 if kind is TextDelta:
+                    if not self.parts:
+                        access_log.first_token()
                     self.parts.append(item.text)
                     yield item
                 elif kind is Usage:

@@ -29,21 +29,24 @@ def store_upload(owner_id: str, raw_name: str | None, data: bytes) -> FileRecord
     if content_type not in sniff.ALLOWED:
         raise FileError(415, f"unsupported file type ({content_type}); accepted: {ALLOWED_DESCRIPTION}")
 
-    file_id = ids.new_id()
-    key = storage.object_key(owner_id, file_id, names.key_name(display))
-    # Bytes first, then the record: a record never points at nothing.
-    storage.put(key, data, content_type)
-    record = FileRecord(file_id=file_id, owner_id=owner_id, file_name=display, bytes=len(data),
-                        content_type=content_type, s3_key=key, created_at=ids.now_s())
-    try:
-        record.save(condition=FileRecord.file_id.does_not_exist())
-    except Exception:
+    def create(file_id: str) -> FileRecord:
+        key = storage.object_key(owner_id, file_id, names.key_name(display))
+        # Bytes first, then the record: a record never points at nothing.
+        storage.put(key, data, content_type)
+        record = FileRecord(file_id=file_id, owner_id=owner_id, file_name=display, bytes=len(data),
+                            content_type=content_type, s3_key=key, created_at=ids.now_s())
         try:
-            storage.delete(key)
-        except Exception:  # the orphan is harmless: nothing refers to it
-            log.warning("could not remove orphan object %s", key)
-        raise
-    return record
+            record.save(condition=FileRecord.file_id.does_not_exist())
+        except Exception:
+            try:
+                storage.delete(key)
+            except Exception:  # the orphan is harmless: nothing refers to it
+                log.warning("could not remove orphan object %s", key)
+            raise
+        return record
+
+    # A taken file_id (another instance, same millisecond): new id, new object.
+    return ids.retry_on_collision(create)
 
 
 def get_file(owner_id: str, file_id: str) -> FileRecord | None:

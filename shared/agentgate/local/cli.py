@@ -1,6 +1,6 @@
 """The `agentgate` command: the local gateway and the operator's key tools.
 
-    agentgate dev [--host 127.0.0.1] [--port 9527] [--template template.yaml] [--store auto|embedded|aws]
+    agentgate dev [--host 127.0.0.1] [--port 9527] [--template template.yaml] [--store auto|embedded|aws] [--quiet]
     agentgate keys create --owner OWNER --name NAME [--scopes chat read] [--expire-ms N]
     agentgate keys list --owner OWNER [--page 1 --size 20]
     agentgate keys revoke --id KEY_ID
@@ -55,6 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     dev.add_argument("--template", default="template.yaml")
     dev.add_argument("--store", choices=["auto", "embedded", "aws"], default="auto",
                      help="embedded moto (default unless AWS endpoints/credentials are configured) or AWS")
+    dev.add_argument("--quiet", action="store_true", help="no access-log line per request")
 
     keys = sub.add_parser("keys", help="manage personal access tokens directly in the table")
     keys_sub = keys.add_subparsers(dest="action", required=True)
@@ -78,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "dev":
         from agentgate.local.devserver import serve
 
-        return serve(args.host, args.port, args.template, args.store)
+        return serve(args.host, args.port, args.template, args.store, quiet=args.quiet)
     if args.command == "keys":
         return _keys(args)
     if args.command == "stub-upstream":

@@ -71,7 +71,23 @@ def ensure_root_key(dev_file: Path) -> str:
     return plaintext
 
 
-def serve(host: str, port: int, template: str, store: str, workdir: str = ".") -> int:
+def _print_access(record) -> None:
+    print(record.line(), flush=True)
+
+
+def _configure_logging() -> None:
+    """Errors (and a 5xx's traceback) on stderr, one line each plus the traceback."""
+    import logging
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    if root.level == logging.NOTSET or root.level > logging.WARNING:
+        root.setLevel(logging.WARNING)
+
+
+def serve(host: str, port: int, template: str, store: str, workdir: str = ".", quiet: bool = False) -> int:
     import uvicorn
 
     from agentgate.local import embedded
@@ -96,7 +112,9 @@ def serve(host: str, port: int, template: str, store: str, workdir: str = ".") -
 
     from agentgate.local.gateway import build
 
-    gateway = build(template, region=os.environ["AWS_DEFAULT_REGION"])
+    _configure_logging()
+    gateway = build(template, region=os.environ["AWS_DEFAULT_REGION"],
+                    access_log_sink=None if quiet else _print_access)
     errors = gateway.loader.preload(gateway.api.functions.values())
     for error in errors:
         print(f"warning: {error}", file=sys.stderr)

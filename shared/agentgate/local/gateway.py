@@ -27,6 +27,7 @@ from urllib.parse import parse_qsl
 
 import anyio
 
+from agentgate import access_log
 from agentgate.auth import cache as authorizer_cache
 from agentgate.local.template import Function, LocalApi, Route
 
@@ -162,9 +163,11 @@ def _render(template: str, values: dict[str, str]) -> str:
 class LocalGateway:
     """The ASGI app `agentgate dev` serves."""
 
-    def __init__(self, api: LocalApi, region: str = "us-east-1"):
+    def __init__(self, api: LocalApi, region: str = "us-east-1", access_log_sink=None):
         self.api = api
         self.region = region
+        # Called with each request's finished AccessRecord (agentgate dev prints record.line()).
+        self.access_log_sink = access_log_sink
         self.loader = FunctionLoader()
         ttl = api.authorizer.ttl_seconds if api.authorizer else 0
         self.auth_cache = AuthorizerCache(ttl)
@@ -182,13 +185,45 @@ class LocalGateway:
                     return
         if scope["type"] != "http":
             return
+        if self.access_log_sink is None:
+            return await self._handle(scope, receive, send)
+        raw_path = scope.get("raw_path")
+        client_path = raw_path.decode("latin-1") if raw_path else (scope.get("path") or "/")
+        query_string = scope.get("query_string") or b""
+        if query_string:
+            client_path += "?" + query_string.decode("latin-1")
+        record = access_log.begin(scope["method"], client_path,
+                                  source_ip=(scope.get("client") or ("127.0.0.1", 0))[0])
+        token = access_log.bind(record)
+        status = 500
+
+        async def send_logged(message):
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self._handle(scope, receive, send_logged)
+        finally:
+            access_log.unbind(token)
+            record.finish(status)
+            try:
+                self.access_log_sink(record)
+            except Exception:  # noqa: BLE001 - a log sink never breaks a request
+                log.exception("access log sink failed")
+
+    async def _handle(self, scope, receive, send):
         request_id = str(uuid.uuid4())
         method = scope["method"].upper()
         path = scope["path"] or "/"
+        access_log.annotate(request_id=request_id)
         # A client must never choose the request context: drop every x-amzn-* header it sent.
         headers = [(k, v) for k, v in scope["headers"] if not k.lower().startswith(b"x-amzn-")]
         route, path_params = self.api.find(method, path)
-        base_ctx = {"requestId": request_id, "httpMethod": method, "path": f"/{self.api.stage}{path}"}
+        # Gateway Responses name the path as the client sent it (no stage prefix here: locally the
+        # client never sends one; on AWS's execute-api URL the client's path does carry it).
+        base_ctx = {"requestId": request_id, "httpMethod": method, "path": path}
         if route is None:
             return await self._gateway_response(send, "MISSING_AUTHENTICATION_TOKEN", base_ctx, 403,
                                                 "Missing Authentication Token")
@@ -255,6 +290,8 @@ class LocalGateway:
                 expires=time.monotonic() + self.auth_cache.ttl,
             )
             self.auth_cache.put(cache_key, cached)
+        access_log.annotate(key_id=cached.context.get("key_id") or None,
+                            owner_id=cached.context.get("owner_id") or None)
         if not cached.allowed:
             return "ACCESS_DENIED", {f"authorizer.{k}": v for k, v in cached.context.items()}
         request_context["authorizer"] = {**cached.context, "principalId": cached.principal_id}
@@ -393,7 +430,7 @@ async def _send_proxy_result(send, result: dict) -> None:
     await send({"type": "http.response.body", "body": raw})
 
 
-def build(template_path: str | Path, region: str = "us-east-1") -> LocalGateway:
+def build(template_path: str | Path, region: str = "us-east-1", access_log_sink=None) -> LocalGateway:
     from agentgate.local.template import load
 
-    return LocalGateway(load(Path(template_path)), region=region)
+    return LocalGateway(load(Path(template_path)), region=region, access_log_sink=access_log_sink)

@@ -1,7 +1,7 @@
 """Bots: a draft config, a published online config, and per-owner aliases.
 
 Table design (one table, every request path a GetItem or a Query):
-- Bot item: pk bot_id (19-digit id). Holds owner_id, the `draft` config, the `online` config
+- Bot item: pk bot_id (a numeric id, agentgate.ids). Holds owner_id, the `draft` config, the `online` config
   (absent while unpublished), the bot's aliases and the last published version number.
   `revision` is PynamoDB's optimistic lock: concurrent edits and publishes never interleave.
 - Alias item: pk "alias#<owner>#<name>". Claims the name for one bot of that owner (uniqueness is
@@ -33,7 +33,8 @@ from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
 from agentgate.config import settings
-from agentgate.ids import new_id, now_s
+from agentgate import ids
+from agentgate.ids import now_s
 from agentgate.store import bot_cache
 from agentgate.store.base import register
 
@@ -344,10 +345,15 @@ def create_bot(owner_id: str, values: dict, aliases: list[str] | None = None) ->
     cfg = _new_config(values)
     _check_size(cfg)
     cfg.updated_at = now
-    bot = Bot(bot_id=new_id(), owner_id=owner_id, draft=cfg, online=None, aliases=list(aliases or []),
-              version=0, created_at=now, updated_at=now)
-    _commit(bot, previous_aliases=[])
-    return bot
+
+    def create(bot_id: str) -> Bot:
+        bot = Bot(bot_id=bot_id, owner_id=owner_id, draft=cfg, online=None, aliases=list(aliases or []),
+                  version=0, created_at=now, updated_at=now)
+        _commit(bot, previous_aliases=[])  # new: conditional on the bot_id being free
+        return bot
+
+    # ConcurrentChange on a new bot means its id was taken (another instance, same millisecond).
+    return ids.retry_on_collision(create, collided=lambda exc: isinstance(exc, ConcurrentChange))
 
 
 def update_bot(owner_id: str, ref: str, values: dict, aliases: list[str] | None = None) -> Bot | None:

@@ -140,8 +140,13 @@ def plain(value) -> dict:
 def create_conversation(owner_id: str, bot_id: str, *, user_id: str | None = None, meta_data: dict | None = None,
                         conversation_id: str | None = None, session_key: str | None = None,
                         name: str | None = None) -> Conversation:
+    if conversation_id is None:
+        # A taken id (another instance, same millisecond) is retried with a fresh one.
+        return ids.retry_on_collision(lambda cid: create_conversation(
+            owner_id, bot_id, user_id=user_id, meta_data=meta_data, conversation_id=cid, session_key=session_key,
+            name=name))
     now = now_s()
-    cid = conversation_id or new_id()
+    cid = conversation_id
     conv = Conversation(
         conversation_id=cid,
         owner_id=owner_id,
