@@ -51,6 +51,9 @@ class Settings:
     max_file_bytes: int = field(default_factory=lambda: _env_int("AGENTGATE_MAX_FILE_BYTES", 10 * 1024 * 1024))
     presign_ttl_s: int = field(default_factory=lambda: _env_int("AGENTGATE_PRESIGN_TTL_S", 3600))
 
+    # Browsers: the origin every answer allows (the template's CorsAllowOrigin; empty = no CORS).
+    cors_allow_origin: str = field(default_factory=lambda: _env("AGENTGATE_CORS_ALLOW_ORIGIN"))
+
     # Models
     default_model: str = field(default_factory=lambda: _env("AGENTGATE_DEFAULT_MODEL", "echo"))
 
@@ -78,8 +81,8 @@ class Settings:
     vector_bucket: str = field(default_factory=lambda: _env("AGENTGATE_VECTOR_BUCKET", ""))
     # the chat turn's knowledge budget: chunks recalled and characters put in front of the model
     knowledge_top_k: int = field(default_factory=lambda: _env_int("AGENTGATE_KNOWLEDGE_TOP_K", 5))
-    # set by the Lambda runtime: background document indexing invokes this function asynchronously
-    lambda_function_name: str = field(default_factory=lambda: _env("AWS_LAMBDA_FUNCTION_NAME", ""))
+    # the function that indexes large documents (template: KnowledgeWorkerFunction); "" = a local thread
+    knowledge_worker: str = field(default_factory=lambda: _env("AGENTGATE_KNOWLEDGE_WORKER", ""))
     knowledge_context_chars: int = field(default_factory=lambda: _env_int("AGENTGATE_KNOWLEDGE_CONTEXT_CHARS", 6000))
 
 

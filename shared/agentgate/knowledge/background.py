@@ -1,8 +1,9 @@
 """Handing document indexing to later work, behind one function: `submit(task)`.
 
-On AWS (inside Lambda) the task goes to the knowledge function itself as an asynchronous
-invocation (Lambda retries it twice on failure), whose handler calls `run(task)`; locally it runs
-on a worker thread of the gateway process. The document's state lives in DynamoDB (processing ->
+On AWS the task goes to the knowledge worker function (Settings.knowledge_worker, the template's
+KnowledgeWorkerFunction: same code, 15 minutes instead of the API's 25 s) as an asynchronous
+invocation (Lambda retries it twice on failure), whose handler calls `run(task)`; locally it
+runs on a worker thread of the gateway process. The document's state lives in DynamoDB (processing ->
 completed | failed with a reason), so any instance can report it. When agentgate.background
 (the shared background part) exists, this is the one place to switch to it.
 """
@@ -29,7 +30,7 @@ def _local_pool() -> ThreadPoolExecutor:
 
 
 def submit(task: dict) -> None:
-    function = settings().lambda_function_name
+    function = settings().knowledge_worker
     if function:
         import boto3
 
