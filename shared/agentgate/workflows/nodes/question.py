@@ -7,6 +7,7 @@ with the answer, which is this node's output `answer`.
 from __future__ import annotations
 
 from agentgate.workflows import refs
+from agentgate.workflows.events import NodeMessage
 from agentgate.workflows.nodes.base import NodeKind, Output, Suspend
 
 
@@ -23,7 +24,9 @@ class Question(NodeKind):
     async def run(self, node, rt):
         answer = rt.resume_answer(node.id)
         if answer is None:
-            yield Suspend(refs.render(node.config["question"], rt.values))
+            question = refs.render(node.config["question"], rt.values)
+            yield NodeMessage(node.id, node.title, question, finished=True)  # the question, as Coze shows it
+            yield Suspend(question)
             return
         yield Output({"answer": answer})
 
