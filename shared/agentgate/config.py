@@ -92,6 +92,8 @@ class Settings:
     background_function: str = field(default_factory=lambda: _env("AGENTGATE_BACKGROUND_FUNCTION"))
     # Secrets the http node may reference ({{secrets.NAME}}): SSM SecureString parameters under this path.
     secrets_prefix: str = field(default_factory=lambda: _env("AGENTGATE_SECRETS_PREFIX", "/agentgate/secrets"))
+    # Browsers: the origin every answer allows (the template's CorsAllowOrigin; empty = no CORS).
+    cors_allow_origin: str = field(default_factory=lambda: _env("AGENTGATE_CORS_ALLOW_ORIGIN"))
 
     # Models
     default_model: str = field(default_factory=lambda: _env("AGENTGATE_DEFAULT_MODEL", "echo"))
