@@ -155,6 +155,7 @@ def test_cli_revoke_flushes_the_named_stage(aws, capsys, monkeypatch):
 
     import boto3
 
+    monkeypatch.setattr(authorizer_cache, "_apigateway", None)
     monkeypatch.setattr(boto3, "client", lambda name, **kw: FakeApiGateway())
     item, _ = management.create_key(management.CLI_ACTOR, "k", owner_id="acme")
     assert cli_main(["keys", "revoke", "--id", item.id, "--api-id", "abc123", "--stage", "prod"]) == 0
