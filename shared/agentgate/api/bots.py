@@ -286,6 +286,18 @@ Admin = Annotated[Principal, Depends(requires(ADMIN))]
 Reader = Annotated[Principal, Depends(requires(READ))]
 
 
+def _check_model(model: str | None) -> None:
+    """A bot's model must resolve (through AGENTGATE_MODEL_ALIASES) to a configured provider."""
+    if not model:
+        return  # the default model (AGENTGATE_DEFAULT_MODEL) applies
+    from agentgate.runner.providers import UnknownModel, check_model
+
+    try:
+        check_model(model)
+    except UnknownModel as err:
+        raise ApiError(400, str(err), param="model") from None
+
+
 def _check_knowledge(principal: Principal, values: dict) -> None:
     """Bound knowledge bases must be the owner's (404 otherwise, as for any unknown id)."""
     if values.get("knowledge_ids"):
@@ -323,6 +335,7 @@ def _online(principal: Principal, ref: str | None) -> BotSnapshot:
 @app.post("/v1/bot/create")
 def create_bot(body: CreateBot, principal: Admin):
     values = _draft_values(body)
+    _check_model(values.get("model"))
     _check_knowledge(principal, values)
     bot = _write(store.create_bot, principal.owner_id, values, body.aliases or [])
     return _ok({"bot_id": bot.bot_id})
@@ -331,6 +344,7 @@ def create_bot(body: CreateBot, principal: Admin):
 @app.post("/v1/bot/update")
 def update_bot(body: UpdateBot, principal: Admin):
     values = _draft_values(body)
+    _check_model(values.get("model"))
     _check_knowledge(principal, values)
     bot = _write(store.update_bot, principal.owner_id, body.bot_id, values, body.aliases)
     if bot is None:
@@ -340,6 +354,10 @@ def update_bot(body: UpdateBot, principal: Admin):
 
 @app.post("/v1/bot/publish")
 def publish_bot(body: PublishBot, principal: Admin):
+    draft = store.get_bot(principal.owner_id, body.bot_id)
+    if draft is None:
+        raise ApiError(404, NOT_FOUND)
+    _check_model(store.draft_snapshot(draft).model)  # providers or aliases may have changed since
     bot = _write(store.publish_bot, principal.owner_id, body.bot_id)
     if bot is None:
         raise ApiError(404, NOT_FOUND)
