@@ -177,7 +177,6 @@ def test_bot_check_uses_the_bots_store(aws, alice, as_owner):
 
 
 @pytest.mark.parametrize("body, status", [
-    ({}, 422),  # bot_id is required
     ({"bot_id": "abc"}, 422),
     ({"bot_id": True}, 422),
     ({"bot_id": BOT, "meta_data": {f"k{i}": "v" for i in range(17)}}, 422),

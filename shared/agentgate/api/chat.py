@@ -257,7 +257,13 @@ async def coze_chat(request: Request, principal: Principal = Depends(CHAT)):
         return await _stream(request, renderer, turn)
     await _run_blocking(request, turn)
     _raise_if_failed_early(turn)
-    return coze_proto.envelope(_coze_result(turn))
+    answer = coze_proto.envelope(_coze_result(turn))
+    if req.query and not req.additional_messages:
+        # Seed 002's form (`query`): its clients read conversation_id and message at the top level.
+        message = answer["data"]["message"]
+        answer["conversation_id"] = turn.conversation_id
+        answer["message"] = {k: message[k] for k in ("id", "role", "content", "created_at")}
+    return answer
 
 
 def _coze_result(turn: chat_service.Turn) -> dict:
@@ -312,7 +318,8 @@ async def coze_chat_messages(request: Request, principal: Principal = Depends(RE
     store = chat_service._store()
     rows, _ = await asyncio.to_thread(store.list_messages, principal.owner_id, cid, order="asc", chat_id=chat_id,
                                       limit=200)
-    return coze_proto.envelope([coze_proto.message_from_model(m) for m in rows])
+    # The chat's own messages besides the query (cozepy: "model replies, intermediate results").
+    return coze_proto.envelope([coze_proto.message_from_model(m) for m in rows if m.type != "question"])
 
 
 @app.post("/v3/chat/cancel")

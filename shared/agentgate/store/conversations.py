@@ -2,7 +2,9 @@
 
 Key design (every request path is a GetItem or a Query):
 - Conversation: pk conversation_id; GSI owner_bot_index (owner_bot = "owner#bot", conversation_id)
-  lists an owner's conversations of one bot, newest first (IDs are time-ordered).
+  lists an owner's conversations of one bot, newest first (IDs are time-ordered). A conversation
+  created without a bot (Coze allows it) has neither bot_id nor owner_bot until its first chat
+  binds it (`bind_bot`): the index is sparse, so it lists under that bot from then on.
 - Message: pk conversation_id, sk message_id: a conversation's messages in time order, and
   before_id / after_id are key conditions. GSI chat_index (chat_id, message_id) lists one chat's.
 - Chat: pk conversation_id, sk chat_id.
@@ -43,8 +45,8 @@ class Conversation(Model):
 
     conversation_id = UnicodeAttribute(hash_key=True)
     owner_id = UnicodeAttribute()
-    bot_id = UnicodeAttribute()
-    owner_bot = UnicodeAttribute()
+    bot_id = UnicodeAttribute(null=True)  # None until the first chat names one
+    owner_bot = UnicodeAttribute(null=True)
     user_id = UnicodeAttribute(null=True)
     name = UnicodeAttribute(null=True)  # Coze's optional conversation name
     section_id = UnicodeAttribute()
@@ -137,7 +139,7 @@ def plain(value) -> dict:
     return dict(value)
 
 
-def create_conversation(owner_id: str, bot_id: str, *, user_id: str | None = None, meta_data: dict | None = None,
+def create_conversation(owner_id: str, bot_id: str | None, *, user_id: str | None = None, meta_data: dict | None = None,
                         conversation_id: str | None = None, session_key: str | None = None,
                         name: str | None = None) -> Conversation:
     if conversation_id is None:
@@ -150,8 +152,8 @@ def create_conversation(owner_id: str, bot_id: str, *, user_id: str | None = Non
     conv = Conversation(
         conversation_id=cid,
         owner_id=owner_id,
-        bot_id=bot_id,
-        owner_bot=owner_bot_key(owner_id, bot_id),
+        bot_id=bot_id or None,
+        owner_bot=owner_bot_key(owner_id, bot_id) if bot_id else None,
         user_id=user_id,
         name=name,
         section_id=cid if ids.is_id(cid) else "0",
@@ -162,6 +164,21 @@ def create_conversation(owner_id: str, bot_id: str, *, user_id: str | None = Non
     )
     conv.save(condition=Conversation.conversation_id.does_not_exist())
     return conv
+
+
+def bind_bot(owner_id: str, conversation_id: str, bot_id: str) -> bool:
+    """Give a conversation created without a bot the bot of its first chat (once: the first chat
+    wins a race). Returns whether this call bound it."""
+    conv = Conversation(conversation_id=conversation_id)
+    try:
+        conv.update(actions=[Conversation.bot_id.set(bot_id), Conversation.owner_bot.set(owner_bot_key(owner_id, bot_id)),
+                             Conversation.updated_at.set(now_s())],
+                    condition=Conversation.bot_id.does_not_exist() & (Conversation.owner_id == owner_id))
+    except UpdateError as err:
+        if err.cause_response_code != "ConditionalCheckFailedException":
+            raise
+        return False
+    return True
 
 
 def get_conversation(owner_id: str, conversation_id: str) -> Conversation | None:
