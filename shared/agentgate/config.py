@@ -51,6 +51,10 @@ class Settings:
     max_file_bytes: int = field(default_factory=lambda: _env_int("AGENTGATE_MAX_FILE_BYTES", 10 * 1024 * 1024))
     presign_ttl_s: int = field(default_factory=lambda: _env_int("AGENTGATE_PRESIGN_TTL_S", 3600))
 
+    # The operator's CLI against a deployment's API (agentgate.local.operator); flags win.
+    operator_base_url: str | None = field(default_factory=lambda: _env("AGENTGATE_BASE_URL") or None)
+    operator_admin_key: str | None = field(default_factory=lambda: _env("AGENTGATE_ADMIN_KEY") or None)
+
     # Models
     default_model: str = field(default_factory=lambda: _env("AGENTGATE_DEFAULT_MODEL", "echo"))
 
