@@ -319,7 +319,8 @@ async def coze_chat_messages(request: Request, principal: Principal = Depends(RE
     rows, _ = await asyncio.to_thread(store.list_messages, principal.owner_id, cid, order="asc", chat_id=chat_id,
                                       limit=200)
     # The chat's own messages besides the query (cozepy: "model replies, intermediate results").
-    return coze_proto.envelope([coze_proto.message_from_model(m) for m in rows if m.type != "question"])
+    return coze_proto.envelope([coze_proto.message_from_model(m) for m in rows
+                                if not (m.chat_input or m.type == "question")])
 
 
 @app.post("/v3/chat/cancel")

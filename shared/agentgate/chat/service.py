@@ -318,7 +318,7 @@ class Turn:
                                           meta_data=self.meta_data, status="in_progress", chat_id=self.chat_id)
         for q in self.questions:
             store.add_message(self.owner_id, self.conversation_id, bot_id=self.bot.bot_id, chat_id=self.chat_id,
-                              section_id=self.section_id, **q)
+                              section_id=self.section_id, chat_input=True, **q)
 
     def _save_answer(self) -> None:
         """Thread: the answer (complete or partial) and the chat's final status."""

@@ -86,6 +86,8 @@ class Message(Model):
     meta_data = MapAttribute(default=dict)
     # complete | partial (the stream broke or was cancelled: what was produced is kept)
     status = UnicodeAttribute(default="complete")
+    # 1 for what a chat was given (its query: Coze's additional_messages), absent for what it produced
+    chat_input = NumberAttribute(null=True)
     created_at = NumberAttribute()
     updated_at = NumberAttribute()
 
@@ -246,7 +248,7 @@ def delete_conversation(conv: Conversation) -> None:
 def add_message(owner_id: str, conversation_id: str, *, role: str, content: str, type: str,
                 content_type: str = "text", bot_id: str | None = None, chat_id: str | None = None,
                 section_id: str | None = None, meta_data: dict | None = None, status: str = "complete",
-                message_id: str | None = None) -> Message:
+                message_id: str | None = None, chat_input: bool = False) -> Message:
     now = now_s()
     msg = Message(
         conversation_id=conversation_id,
@@ -261,6 +263,7 @@ def add_message(owner_id: str, conversation_id: str, *, role: str, content: str,
         content_type=content_type,
         meta_data=dict(meta_data or {}),
         status=status,
+        chat_input=1 if chat_input else None,
         created_at=now,
         updated_at=now,
     )
