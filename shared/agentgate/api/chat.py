@@ -244,6 +244,11 @@ def _coze_turn_input(principal: Principal, req: coze_proto.ChatRequest, conversa
                      variables=variables)
 
 
+def _seed_query_form(req: coze_proto.ChatRequest) -> bool:
+    """Seed 002's request form (`query`, no additional_messages), which cozepy never sends."""
+    return bool(req.query) and not req.additional_messages
+
+
 @app.post("/v3/chat")
 async def coze_chat(request: Request, principal: Principal = Depends(CHAT)):
     req = coze_proto.parse_chat_request(await request.body())
@@ -253,12 +258,13 @@ async def coze_chat(request: Request, principal: Principal = Depends(CHAT)):
         renderer = coze_proto.StreamRenderer(
             chat_id=turn.chat_id, conversation_id=turn.conversation_id, bot_id=turn.bot.bot_id,
             answer_id=turn.answer_id, created_at=turn.created_at, section_id=turn.section_id,
-            meta_data=turn.meta_data, is_disconnected=lambda: turn.disconnected)
+            meta_data=turn.meta_data, is_disconnected=lambda: turn.disconnected,
+            typed_completion=not _seed_query_form(req))
         return await _stream(request, renderer, turn)
     await _run_blocking(request, turn)
     _raise_if_failed_early(turn)
     answer = coze_proto.envelope(_coze_result(turn))
-    if req.query and not req.additional_messages:
+    if _seed_query_form(req):
         # Seed 002's form (`query`): its clients read conversation_id and message at the top level.
         message = answer["data"]["message"]
         answer["conversation_id"] = turn.conversation_id
