@@ -94,6 +94,9 @@ class Settings:
     secrets_prefix: str = field(default_factory=lambda: _env("AGENTGATE_SECRETS_PREFIX", "/agentgate/secrets"))
     # Browsers: the origin every answer allows (the template's CorsAllowOrigin; empty = no CORS).
     cors_allow_origin: str = field(default_factory=lambda: _env("AGENTGATE_CORS_ALLOW_ORIGIN"))
+    # The operator's CLI against a deployment's API (agentgate.local.operator); flags win.
+    operator_base_url: str | None = field(default_factory=lambda: _env("AGENTGATE_BASE_URL") or None)
+    operator_admin_key: str | None = field(default_factory=lambda: _env("AGENTGATE_ADMIN_KEY") or None)
 
     # Models
     default_model: str = field(default_factory=lambda: _env("AGENTGATE_DEFAULT_MODEL", "echo"))

@@ -24,10 +24,17 @@ def _free_port() -> int:
 
 
 class Gateway:
-    def __init__(self, base_url: str, admin_key: str, info: dict):
+    def __init__(self, base_url: str, admin_key: str, info: dict, workdir: Path | None = None):
         self.base_url = base_url
         self.admin_key = admin_key
         self.info = info
+        self.workdir = workdir  # where it runs: its .agentgate/dev.json, its log (gateway.log)
+
+    def cli(self, *args: str) -> subprocess.CompletedProcess:
+        """`agentgate ARGS` run in the gateway's directory, with no operator flags or environment."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("AGENTGATE_", "AWS_"))}
+        return subprocess.run([sys.executable, "-m", "agentgate.local.cli", *args], cwd=self.workdir, env=env,
+                              capture_output=True, text=True, timeout=60)
 
     def client(self, key: str | None = None, bare: bool = False, **kwargs) -> httpx.Client:
         headers = {}
@@ -79,7 +86,7 @@ def gateway(tmp_path_factory, stub_upstream) -> Gateway:
         proc.kill()
         raise
     try:
-        yield Gateway(info["base_url"], info["admin_key"], {**info, "workdir": str(workdir)})
+        yield Gateway(info["base_url"], info["admin_key"], {**info, "workdir": str(workdir)}, workdir)
     finally:
         proc.terminate()
         try:

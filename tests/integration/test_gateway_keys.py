@@ -138,3 +138,23 @@ def test_gateway_denials_read_right_in_every_protocols_client(gateway):
     assert (body["status_code"], body["status_message"]) == (401, "missing authorization in header")  # AgentChat
     assert (body["errorCode"], body["message"]) == (401, "missing authorization in header")  # AIFlowy
     assert (body["code"], body["msg"]) == (401, "missing authorization in header")  # Coze
+
+
+def test_agentgate_dev_prints_one_access_line_per_request_never_the_key(gateway):
+    key = gateway.create_key("access-log-owner", scopes=("admin",))
+    with gateway.client(key) as c:
+        listed = c.get(f"{PAT}/list_personal_access_tokens", params={"page": 1, "size": 5}).json()
+        assert c.get("/v9/access-log-probe").status_code == 404
+    key_id = listed["api_keys"][0]["id"]
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        log = (gateway.workdir / "gateway.log").read_text()
+        if "/v9/access-log-probe" in log:
+            break
+        time.sleep(0.1)
+    lines = log.splitlines()
+    listing = [ln for ln in lines if f"GET {PAT}/list_personal_access_tokens?page=1&size=5 200 " in ln]
+    assert listing and f"key={key_id}" in listing[-1] and "owner=access-log-owner" in listing[-1]
+    assert "ms" in listing[-1].split(" 200 ")[1]
+    assert any("GET /v9/access-log-probe 404 " in ln for ln in lines)
+    assert key not in log and gateway.admin_key not in log.replace(f"root key (owner 'local'): {gateway.admin_key}", "")

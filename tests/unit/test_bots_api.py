@@ -355,3 +355,32 @@ def test_largest_allowed_prompt_publishes_and_oversized_config_is_refused(client
                   422, "too large")
     assert store.list_bots("alice", "all", 1, 10)[1] == 1
     assert store.get_bot("alice", bot_id).draft.variables == {}
+
+
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + bytes(range(64))
+
+
+def test_icon_file_id_sets_icon_url_from_the_uploaded_file(client, alice, as_owner):
+    import httpx
+
+    from agentgate.files import service as files
+
+    icon = files.store_upload("alice", "avatar.png", PNG)
+    bot_id = _create(client, alice, name="Pictured", icon_file_id=icon.file_id)
+    draft = client.get(f"/v1/bots/{bot_id}", params={"is_published": "false"}, headers=alice).json()["data"]
+    assert draft["icon_file_id"] == icon.file_id and icon.s3_key.split("/")[-1] in draft["icon_url"]
+    url = httpx.URL(draft["icon_url"])
+    assert url.params.get("X-Amz-Signature") or url.params.get("Signature")  # a signed GET of the file
+    _publish(client, alice, bot_id)
+    listed = client.get("/v1/bots", headers=alice).json()["data"]["items"]
+    assert icon.s3_key.split("/")[-1] in listed[0]["icon_url"]
+    # an explicit icon_url replaces the file; another owner's or a non-image file is refused
+    client.post("/v1/bot/update", json={"bot_id": bot_id, "icon_url": "https://example.com/x.png"}, headers=alice)
+    draft = client.get(f"/v1/bots/{bot_id}", params={"is_published": "false"}, headers=alice).json()["data"]
+    assert draft["icon_url"] == "https://example.com/x.png" and draft["icon_file_id"] == ""
+    bobs = files.store_upload("bob", "b.png", PNG)
+    _assert_error(client.post("/v1/bot/create", json={"name": "x", "icon_file_id": bobs.file_id}, headers=alice),
+                  404, "icon file not found")
+    text = files.store_upload("alice", "notes.txt", b"hello")
+    _assert_error(client.post("/v1/bot/update", json={"bot_id": bot_id, "icon_file_id": text.file_id},
+                              headers=alice), 415, "image")

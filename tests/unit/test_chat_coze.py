@@ -140,8 +140,13 @@ def test_non_stream_answers_chat_and_seed_002_message(client, alice, bot):
 
 
 def test_seed_002_query_body_conversation_and_numeric_bot_id(client, alice, bot):
-    first = client.post("/v3/chat", json={"bot_id": int(bot), "user_id": "user_001", "query": "I am Wang",
-                                          "chat_history": [], "parameters": {}}, headers=alice).json()["data"]
+    answer = client.post("/v3/chat", json={"bot_id": int(bot), "user_id": "user_001", "query": "I am Wang",
+                                           "chat_history": [], "parameters": {}}, headers=alice).json()
+    first = answer["data"]
+    # seed 002's non-stream answer: conversation_id and message{id, role, content, created_at} on top
+    assert answer["conversation_id"] == first["conversation_id"] and answer["code"] == 0
+    assert answer["message"] == {"id": first["message"]["id"], "role": "assistant", "content": "Echo: I am Wang",
+                                 "created_at": first["message"]["created_at"]}
     second = client.post("/v3/chat", json={"bot_id": int(bot), "query": "who am I?",
                                            "conversation_id": first["conversation_id"]}, headers=alice)
     data = second.json()["data"]
@@ -203,9 +208,9 @@ def test_retrieve_and_message_list(client, alice, as_owner, bot, method):
     got = r.json()["data"]
     assert got["id"] == data["id"] and got["status"] == "completed" and got["usage"]["token_count"] > 0
     r = client.request(method, "/v3/chat/message/list", params=params, headers=reader)
-    messages = r.json()["data"]
-    assert [(m["role"], m["type"]) for m in messages] == [("user", "question"), ("assistant", "answer")]
-    assert messages[1]["content"] == "Echo: hi" and messages[1]["id"] == data["message"]["id"]
+    messages = r.json()["data"]  # the chat's own messages, besides the query (cozepy's docstring)
+    assert [(m["role"], m["type"]) for m in messages] == [("assistant", "answer")]
+    assert messages[0]["content"] == "Echo: hi" and messages[0]["id"] == data["message"]["id"]
     assert all(m["chat_id"] == data["id"] for m in messages)
 
 
@@ -385,6 +390,19 @@ def test_cozepy_stream(coze_client, bot):
     text = "".join(e.message.content for e in events if e.event == ChatEventType.CONVERSATION_MESSAGE_DELTA)
     assert text == "Echo: hi there"
     assert events[-1].chat.usage.token_count > 0
+
+
+def test_a_conversation_created_without_a_bot_takes_the_bot_of_its_first_chat(client, alice, bot, aws):
+    conv = store.create_conversation("alice", None)
+    assert store.get_conversation("alice", conv.conversation_id).bot_id is None
+    r = chat(client, alice, bot, "first", params={"conversation_id": conv.conversation_id})
+    assert r.status_code == 200 and r.json()["data"]["conversation_id"] == conv.conversation_id
+    assert store.get_conversation("alice", conv.conversation_id).bot_id == bot
+    listed, _ = store.list_conversations("alice", bot, 1, 10)
+    assert [c.conversation_id for c in listed] == [conv.conversation_id]
+    other = publish("alice", aliases=["other"])
+    chat(client, alice, other, "second", params={"conversation_id": conv.conversation_id})
+    assert store.get_conversation("alice", conv.conversation_id).bot_id == bot  # the first chat's stays
 
 
 def test_cozepy_create_and_poll_then_continue(coze_client, bot):

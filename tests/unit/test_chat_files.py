@@ -537,3 +537,13 @@ def test_agentchat_conversation_of_an_unpublished_bot_is_404(client, alice, bot)
     agentchat_error(client.post("/api/v1/chat", json={"user_input": "x", "dialog_id": conv.conversation_id},
                                 headers=alice), 404, "bot not found or not published")
     assert store.list_messages("alice", conv.conversation_id, order="asc")[0] == []
+
+
+def test_a_missing_optional_reader_is_a_clear_501_naming_the_extra_never_a_500(client, alice, bot, monkeypatch):
+    monkeypatch.setitem(sys.modules, "pypdf", None)  # as if not installed: importing it raises ImportError
+    record = upload("alice", "report.pdf", b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n")
+    before = table_rows()
+    r = coze_chat(client, alice, bot, object_string({"type": "file", "file_id": record.file_id}))
+    assert r.status_code == 501, r.text
+    assert "pypdf" in r.json()["msg"] and "agentgate[files]" in r.json()["msg"]
+    assert table_rows() == before  # nothing half-stored

@@ -93,6 +93,7 @@ def test_stream_framing_and_usage(client, alice, bot):
     assert len([d for d in deltas if d]) == 3  # one frame per echo word: no batching
     finish = [c for c in chunks if c["choices"] and c["choices"][0]["finish_reason"]]
     assert len(finish) == 1 and finish[0]["choices"][0]["finish_reason"] == "stop"
+    assert finish[0]["choices"][0]["delta"] == {"content": ""}  # seed 000: print(delta.content) prints ""
     assert chunks[-1]["choices"] == [] and chunks[-1]["usage"] == {"prompt_tokens": 2, "completion_tokens": 3,
                                                                    "total_tokens": 5}
 

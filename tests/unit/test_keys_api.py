@@ -51,6 +51,38 @@ def test_expire_is_a_duration_and_the_answer_has_the_absolute_time(client, as_ow
     assert body["expired_at"] - body["created_at"] == 7_776_000_000
 
 
+def test_expire_from_10_to_the_12_is_an_absolute_ms_timestamp_that_must_lie_ahead(client, as_owner):
+    from agentgate.ids import now_ms
+
+    headers = as_owner("alice", "admin")
+    at = now_ms() + 3_600_000
+    body = _create(client, headers, expire=at).json()
+    assert body["expired_at"] == at
+    r = _create(client, headers, expire=now_ms() - 1000)  # seed 002's table: a timestamp, but past
+    assert r.status_code == 400 and "past" in r.json()["msg"]
+    assert _create(client, headers, expire=now_ms() + 11 * 365 * 86_400_000).status_code == 422
+    assert len(_raw_items()) == 1
+
+
+def test_the_operator_registers_a_chosen_key_stored_as_its_md5(client, as_owner):
+    root = as_owner("ops", "root")
+    r = _create(client, root, name="seed 003", api_key="123tangledup-ai-key", owner_id="team", scopes=["chat"])
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["api_key"] == "123tangledup-ai-key" and body["user_id"] == "team" and body["warnings"]
+    assert authorizer.decide("123tangledup-ai-key").allowed
+    items = _raw_items()
+    assert items[0]["key_hash"] == tokens.hash_key("123tangledup-ai-key") and "tangledup" not in repr(items)
+    # short: refused unless allow_weak, then a warning; an admin (not the operator) may not choose
+    r = _create(client, root, name="seed 000", api_key="your-api-key", owner_id="team")
+    assert r.status_code == 422 and "16" in r.json()["msg"]
+    r = _create(client, root, name="seed 000", api_key="your-api-key", owner_id="team", allow_weak=True)
+    assert r.status_code == 200 and any("easy to guess" in w for w in r.json()["warnings"])
+    assert _create(client, root, name="again", api_key="your-api-key", allow_weak=True).status_code == 409
+    assert _create(client, as_owner("alice", "admin"), name="x", api_key="a" * 40).status_code == 403
+    assert len(_raw_items()) == 2
+
+
 def test_list_is_masked_paginated_and_newest_first(client, as_owner):
     headers = as_owner("alice", "admin")
     plaintexts = [_create(client, headers, name=f"k{i}").json()["api_key"] for i in range(5)]

@@ -24,7 +24,8 @@ def test_variables_fill_from_bot_defaults_and_request_overrides():
 
 
 def test_unknown_placeholders_become_blank_and_other_braces_stay():
-    assert fill_variables("Hi {{missing}}!", {}) == "Hi !"
+    assert fill_variables("Hi {{missing}}!", {}) == "Hi {{missing}}!"  # visible, never blanked
+    assert fill_variables("Hi {{ name }}, {{x}}", {"name": "Ada"}) == "Hi Ada, {{x}}"
     assert fill_variables('JSON: {{"a": 1}}', {}) == 'JSON: {{"a": 1}}'
 
 

@@ -190,6 +190,12 @@ def _draft_values(body: BotFields) -> dict:
         "memory_window": memory,
         "variables": body.variables,
     }
+    # The icon is either an uploaded file (its URL is signed when shown) or a given URL: setting one
+    # clears the other.
+    if body.icon_file_id and body.icon_url is None:
+        values["icon_url"] = ""
+    elif body.icon_url is not None and body.icon_file_id is None:
+        values["icon_file_id"] = ""
     if body.onboarding_info is not None:
         values["onboarding"] = body.onboarding_info.model_dump()
     if body.plugin_id_list is not None:
@@ -215,13 +221,38 @@ def _ok_flat(data: dict) -> dict:
     return {"code": 0, "msg": "", **data, "data": data}
 
 
+def _icon_url(s: BotSnapshot) -> str:
+    """The icon's URL: the explicit icon_url, else a fresh signed URL of the uploaded icon_file_id
+    (signed when shown, since signed URLs expire; "" if the file is gone)."""
+    if s.icon_url or not s.icon_file_id:
+        return s.icon_url
+    from agentgate.files import service as files
+
+    record = files.get_file(s.owner_id, s.icon_file_id)
+    return files.signed_url(record) if record is not None else ""
+
+
+def _check_icon(owner_id: str, file_id: str | None) -> None:
+    """icon_file_id must name one of the owner's uploaded images."""
+    if not file_id:
+        return
+    from agentgate.files import service as files
+
+    record = files.get_file(owner_id, file_id)
+    if record is None:
+        raise ApiError(404, f"icon file not found: {file_id}", param="icon_file_id")
+    if not str(record.content_type).startswith("image/"):
+        raise ApiError(415, f"the icon must be an image, not {record.content_type}", param="icon_file_id")
+
+
 def coze_bot(s: BotSnapshot) -> dict:
     """A Coze bot object (what cozepy's Bot parses), seed 002's flat fields, and our extensions."""
     return {
         "bot_id": s.bot_id,
         "name": s.name,
         "description": s.description,
-        "icon_url": s.icon_url,
+        "icon_url": _icon_url(s),
+        "icon_file_id": s.icon_file_id,
         "create_time": s.created_at,
         "update_time": s.updated_at,
         "version": s.version,
@@ -268,7 +299,7 @@ def simple_bot(s: BotSnapshot) -> dict:
         "name": s.name,
         "bot_name": s.name,
         "description": s.description,
-        "icon_url": s.icon_url,
+        "icon_url": _icon_url(s),
         "is_published": s.is_published,
         "published_at": s.published_at,
         "publish_time": str(s.published_at or s.updated_at),
@@ -334,6 +365,7 @@ def _online(principal: Principal, ref: str | None) -> BotSnapshot:
 
 @app.post("/v1/bot/create")
 def create_bot(body: CreateBot, principal: Admin):
+    _check_icon(principal.owner_id, body.icon_file_id)
     values = _draft_values(body)
     _check_model(values.get("model"))
     _check_knowledge(principal, values)
@@ -343,6 +375,7 @@ def create_bot(body: CreateBot, principal: Admin):
 
 @app.post("/v1/bot/update")
 def update_bot(body: UpdateBot, principal: Admin):
+    _check_icon(principal.owner_id, body.icon_file_id)
     values = _draft_values(body)
     _check_model(values.get("model"))
     _check_knowledge(principal, values)

@@ -244,6 +244,11 @@ def _coze_turn_input(principal: Principal, req: coze_proto.ChatRequest, conversa
                      variables=variables)
 
 
+def _seed_query_form(req: coze_proto.ChatRequest) -> bool:
+    """Seed 002's request form (`query`, no additional_messages), which cozepy never sends."""
+    return bool(req.query) and not req.additional_messages
+
+
 @app.post("/v3/chat")
 async def coze_chat(request: Request, principal: Principal = Depends(CHAT)):
     req = coze_proto.parse_chat_request(await request.body())
@@ -253,11 +258,18 @@ async def coze_chat(request: Request, principal: Principal = Depends(CHAT)):
         renderer = coze_proto.StreamRenderer(
             chat_id=turn.chat_id, conversation_id=turn.conversation_id, bot_id=turn.bot.bot_id,
             answer_id=turn.answer_id, created_at=turn.created_at, section_id=turn.section_id,
-            meta_data=turn.meta_data, is_disconnected=lambda: turn.disconnected)
+            meta_data=turn.meta_data, is_disconnected=lambda: turn.disconnected,
+            typed_completion=not _seed_query_form(req))
         return await _stream(request, renderer, turn)
     await _run_blocking(request, turn)
     _raise_if_failed_early(turn)
-    return coze_proto.envelope(_coze_result(turn))
+    answer = coze_proto.envelope(_coze_result(turn))
+    if _seed_query_form(req):
+        # Seed 002's form (`query`): its clients read conversation_id and message at the top level.
+        message = answer["data"]["message"]
+        answer["conversation_id"] = turn.conversation_id
+        answer["message"] = {k: message[k] for k in ("id", "role", "content", "created_at")}
+    return answer
 
 
 def _coze_result(turn: chat_service.Turn) -> dict:
@@ -312,7 +324,9 @@ async def coze_chat_messages(request: Request, principal: Principal = Depends(RE
     store = chat_service._store()
     rows, _ = await asyncio.to_thread(store.list_messages, principal.owner_id, cid, order="asc", chat_id=chat_id,
                                       limit=200)
-    return coze_proto.envelope([coze_proto.message_from_model(m) for m in rows])
+    # The chat's own messages besides the query (cozepy: "model replies, intermediate results").
+    return coze_proto.envelope([coze_proto.message_from_model(m) for m in rows
+                                if not (m.chat_input or m.type == "question")])
 
 
 @app.post("/v3/chat/cancel")

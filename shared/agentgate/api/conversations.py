@@ -99,7 +99,8 @@ class EnterMessage(_Body):
 
 
 class CreateConversation(_Body):
-    bot_id: Id | None = None  # cozepy's examples create conversations without one
+    # Optional, as on Coze (cozepy's conversations.create() sends none): the first chat binds it.
+    bot_id: Id | None = None
     user_id: Annotated[StrictStr, Field(min_length=1, max_length=128)] | None = None
     name: Annotated[StrictStr, Field(max_length=100)] | None = None
     messages: Annotated[list[EnterMessage], Field(max_length=MESSAGES_MAX)] | None = None
@@ -145,7 +146,7 @@ def conversation_view(conv: store.Conversation) -> dict:
         "meta_data": store.plain(conv.meta_data),
         "last_section_id": conv.section_id,
         "name": conv.name or "",
-        "bot_id": conv.bot_id,
+        "bot_id": conv.bot_id or "",
         "user_id": conv.user_id or "",
     }
 
@@ -220,7 +221,7 @@ MessageIdQ = Annotated[str, Query(min_length=1, max_length=64)]
 
 @app.post("/v1/conversation/create")
 def create_conversation(body: CreateConversation, principal: Writer):
-    if body.bot_id and bot_is_published(principal.owner_id, body.bot_id) is False:
+    if body.bot_id is not None and bot_is_published(principal.owner_id, body.bot_id) is False:
         raise ApiError(404, "bot not found or not published")
     conv = store.create_conversation(principal.owner_id, body.bot_id or "", user_id=body.user_id,
                                      meta_data=body.meta_data, name=body.name)

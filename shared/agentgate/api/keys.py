@@ -30,9 +30,13 @@ KeyId = Annotated[StrictStr, Field(pattern=r"^[0-9]{1,20}$")]
 class CreateKey(BaseModel):
     model_config = ConfigDict(extra="ignore")
     name: Name
-    expire: StrictInt = Field(0, ge=0, description="lifetime in ms; 0 = never expires")
+    expire: StrictInt = Field(0, ge=0, description="0 = never; < 10^12: lifetime in ms; >= 10^12: expiry as a ms "
+                                                    "timestamp (must lie ahead)")
     scopes: list[Literal["root", "admin", "chat", "read"]] | None = None
     owner_id: Annotated[StrictStr, Field(min_length=1, max_length=128)] | None = None
+    # The operator's chosen key (root only), instead of a generated one; < 16 characters needs allow_weak.
+    api_key: Annotated[StrictStr, Field(min_length=1, max_length=512)] | None = None
+    allow_weak: StrictBool = False
 
     @field_validator("name")
     @classmethod
@@ -119,7 +123,8 @@ def _flush(request: Request) -> None:
 @app.post(f"{PAT}/create_personal_access_token_and_permission")
 def create_key(body: CreateKey, principal: Admin):
     actor = _actor(principal)
-    item, plaintext = _run(management.create_key, actor, body.name, body.expire, body.scopes, body.owner_id)
+    item, plaintext = _run(management.create_key, actor, body.name, body.expire, body.scopes, body.owner_id,
+                           chosen=body.api_key, allow_weak=body.allow_weak)
     described = management.describe(item)
     described["api_key"] = plaintext  # the only time the plaintext is ever shown
     _, capped = management.child_expiry(actor, body.expire, item.created_at)
@@ -127,6 +132,8 @@ def create_key(body: CreateKey, principal: Admin):
     if capped:
         described["expire_note"] = ("expiry capped at the creating key's own expiry: a key never outlives "
                                     "the key that created it")
+    if body.api_key is not None:
+        described["warnings"] = management.check_chosen_key(body.api_key, body.allow_weak)
     return _ok(described)
 
 

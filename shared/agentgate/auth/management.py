@@ -14,6 +14,45 @@ from agentgate.store import keys as key_store
 from agentgate.store.keys import ApiKey
 
 MAX_EXPIRE_MS = 10 * 365 * 24 * 3600 * 1000  # ten years
+# `expire` at create: seed 002's table calls it a millisecond timestamp, its example (7776000000,
+# 90 days) is a duration. Both are accepted: from this value on (2001-09-09 as a timestamp, 31
+# years as a duration) it is an absolute expiry, below it a lifetime.
+ABSOLUTE_EXPIRE_FROM = 10**12
+CHOSEN_KEY_MIN = 16  # characters; shorter chosen keys need allow_weak
+CHOSEN_KEY_MAX = 512
+
+
+def expiry_at(expire: int, now: int) -> int:
+    """The key's expired_at (ms, 0 = never) for a create request's `expire`."""
+    if expire == 0:
+        return 0
+    if expire < 0:
+        raise KeyRuleError(422, "expire must be 0 (never), a lifetime in ms, or a future ms timestamp")
+    if expire >= ABSOLUTE_EXPIRE_FROM:
+        if expire <= now:
+            raise KeyRuleError(400, f"expire {expire} is a millisecond timestamp in the past (now is {now})")
+        if expire - now > MAX_EXPIRE_MS:
+            raise KeyRuleError(422, "expire lies more than ten years ahead")
+        return expire
+    if expire > MAX_EXPIRE_MS:
+        raise KeyRuleError(422, f"expire as a lifetime must be at most {MAX_EXPIRE_MS} ms (ten years)")
+    return now + expire
+
+
+def check_chosen_key(value: str, allow_weak: bool = False) -> list[str]:
+    """Rules for an operator-chosen key (seeds 000/003 show `your-api-key`, `123tangledup-ai`).
+    Returns warnings; raises KeyRuleError when refused."""
+    if not isinstance(value, str) or not value or value != value.strip() or any(c.isspace() for c in value):
+        raise KeyRuleError(422, "a chosen key must be non-empty and contain no whitespace")
+    if len(value) > CHOSEN_KEY_MAX:
+        raise KeyRuleError(422, f"a chosen key must be at most {CHOSEN_KEY_MAX} characters")
+    if len(value) < CHOSEN_KEY_MIN and not allow_weak:
+        raise KeyRuleError(422, f"a chosen key must be at least {CHOSEN_KEY_MIN} characters "
+                                "(allow_weak registers a shorter one)")
+    warnings = ["a chosen key is only as strong as its choice: generated keys carry 256 random bits"]
+    if len(value) < CHOSEN_KEY_MIN:
+        warnings.append(f"this key has {len(value)} characters, fewer than {CHOSEN_KEY_MIN}: it is easy to guess")
+    return warnings
 
 
 class KeyRuleError(ValueError):
@@ -69,27 +108,34 @@ def _target_owner(actor: Actor, owner_id: str | None) -> str:
 
 
 def child_expiry(actor: Actor, expire_ms: int, now: int) -> tuple[int, bool]:
-    """(expired_at, capped) of a key `actor` creates with lifetime `expire_ms` (0 = never).
+    """(expired_at, capped) of a key `actor` creates with `expire_ms` (0 = never; see `expiry_at`).
 
     A key never outlives the key that created it: an expiring actor's child expires at the
     actor's expiry at the latest, also when it asked for `expire: 0` (capped, not refused: the
     answer says so in `expire_capped`)."""
-    wanted = now + expire_ms if expire_ms else 0
+    wanted = expiry_at(expire_ms, now)
     if actor.expired_at and (wanted == 0 or wanted > actor.expired_at):
         return actor.expired_at, True
     return wanted, False
 
 
-def create_key(actor: Actor, name: str, expire_ms: int = 0, scopes=None, owner_id: str | None = None
-               ) -> tuple[ApiKey, str]:
-    """Create a key; returns the stored item and the plaintext (shown once, never stored)."""
-    if expire_ms < 0 or expire_ms > MAX_EXPIRE_MS:
-        raise KeyRuleError(422, f"expire must be between 0 (never) and {MAX_EXPIRE_MS} ms")
-    owner = _target_owner(actor, owner_id)
-    granted = _check_scopes(actor, scopes)
-    plaintext = tokens.generate()
+def create_key(actor: Actor, name: str, expire_ms: int = 0, scopes=None, owner_id: str | None = None,
+               chosen: str | None = None, allow_weak: bool = False) -> tuple[ApiKey, str]:
+    """Create a key; returns the stored item and the plaintext (shown once, never stored).
+
+    `expire_ms`: 0 never; below 10**12 a lifetime in ms; from 10**12 an absolute ms timestamp,
+    which must lie ahead (`expiry_at`). `chosen`: register this plaintext instead of a generated
+    key (the operator's, root only; stored as its MD5 like every key; see `check_chosen_key`).
+    """
     now = now_ms()
     expired_at, _ = child_expiry(actor, expire_ms, now)
+    owner = _target_owner(actor, owner_id)
+    granted = _check_scopes(actor, scopes)
+    if chosen is not None:
+        if not actor.is_root:
+            raise KeyRuleError(403, "only the operator (a root key or the CLI) may register a chosen key")
+        check_chosen_key(chosen, allow_weak)
+    plaintext = chosen if chosen is not None else tokens.generate()
     item = ApiKey(
         key_hash=tokens.hash_key(plaintext),
         id=new_id(),
@@ -105,8 +151,14 @@ def create_key(actor: Actor, name: str, expire_ms: int = 0, scopes=None, owner_i
         last_used_at=0,
         created_by=actor.key_id,
     )
-    # A fresh 256-bit key never collides; the condition makes that a checked fact.
-    item.save(condition=ApiKey.key_hash.does_not_exist())
+    # A fresh 256-bit key never collides; the condition makes that a checked fact (and refuses
+    # a chosen key that is already registered).
+    try:
+        item.save(condition=ApiKey.key_hash.does_not_exist())
+    except Exception as exc:
+        if chosen is not None and getattr(exc, "cause_response_code", None) == "ConditionalCheckFailedException":
+            raise KeyRuleError(409, "this key is already registered") from exc
+        raise
     return item, plaintext
 
 

@@ -20,8 +20,11 @@ def hash_key(plaintext: str) -> str:
 
 
 def mask(plaintext: str) -> str:
-    """What lists show: the prefix and the last four characters."""
-    return f"{PREFIX}{'*' * 8}{plaintext[-4:]}"
+    """What lists show: the prefix and the last four characters (a chosen key's last four only
+    when it is long enough that they give little away)."""
+    if plaintext.startswith(PREFIX):
+        return f"{PREFIX}{'*' * 8}{plaintext[-4:]}"
+    return "*" * 8 + (plaintext[-4:] if len(plaintext) >= 16 else "")
 
 
 def parse_authorization(header: str | None) -> str | None:

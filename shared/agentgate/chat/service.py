@@ -180,6 +180,8 @@ async def prepare(inp: TurnInput) -> "Turn":
         conv = await asyncio.to_thread(store.get_conversation, inp.owner_id, inp.conversation_id)
         if conv is None:
             raise ApiError(404, CONVERSATION_NOT_FOUND)
+        if not conv.bot_id:
+            raise ApiError(400, "the conversation has no bot yet: name the bot in this chat")
         bot = await asyncio.to_thread(_resolve_bot, inp.owner_id, conv.bot_id)
     elif want_conversation:
         bot, conv = await asyncio.gather(
@@ -200,6 +202,7 @@ async def prepare(inp: TurnInput) -> "Turn":
     window = spec.memory_window
     conversation_id = section_id = None
     create_conv: dict | None = None
+    bind_bot = False
     rows: list = []
     persist = inp.save
     if inp.memory == "session" and inp.session_key:
@@ -214,6 +217,7 @@ async def prepare(inp: TurnInput) -> "Turn":
     elif inp.memory == "conversation":
         if conv is not None:
             conversation_id, section_id = conv.conversation_id, conv.section_id
+            bind_bot = not conv.bot_id  # created without a bot: it takes this chat's
             if persist and window > 0:
                 rows = await asyncio.to_thread(store.history, conversation_id, section_id, window)
         else:
@@ -236,7 +240,8 @@ async def prepare(inp: TurnInput) -> "Turn":
     if persist and conversation_id:
         for m in inp.to_store:
             questions.append({"message_id": new_id(), "role": m.role, "content": m.content,
-                              "content_type": m.content_type, "type": m.type, "meta_data": m.meta_data})
+                              "content_type": m.content_type, "type": m.type, "meta_data": m.meta_data,
+                              "chat_input": True})
         if knowledge is not None and inp.with_chat:  # Coze lists the recall as a verbose message
             from agentgate.protocols.coze import recall_content
 
@@ -245,7 +250,8 @@ async def prepare(inp: TurnInput) -> "Turn":
     return Turn(owner_id=inp.owner_id, bot=bot, request=request, conversation_id=conversation_id,
                 section_id=section_id, chat_id=chat_id, answer_id=new_id(), persist=persist and bool(conversation_id),
                 create_conversation=create_conv, questions=questions, user_id=inp.user_id,
-                meta_data=dict(inp.meta_data or {}), recall=knowledge.event if knowledge is not None else None)
+                meta_data=dict(inp.meta_data or {}), recall=knowledge.event if knowledge is not None else None,
+                bind_bot=bind_bot and persist)
 
 
 async def _knowledge(owner_id: str, bot, messages: list[ChatMessage]):
@@ -270,7 +276,7 @@ class Turn:
     def __init__(self, *, owner_id: str, bot, request: TurnRequest, conversation_id: str | None,
                  section_id: str | None, chat_id: str | None, answer_id: str, persist: bool,
                  create_conversation: dict | None, questions: list[dict], user_id: str | None,
-                 meta_data: dict, recall=None):
+                 meta_data: dict, recall=None, bind_bot: bool = False):
         self.owner_id = owner_id
         self.bot = bot
         self.request = request
@@ -284,6 +290,7 @@ class Turn:
         self.user_id = user_id
         self.meta_data = meta_data
         self.recall = recall  # runner.events.Recall: the knowledge this turn retrieved, sent first
+        self.bind_bot = bind_bot
         self.created_at = now_s()
         self.created_ms = now_ms()
         # outcome
@@ -323,6 +330,8 @@ class Turn:
             except Exception as exc:  # a session's conversation may exist already
                 if not (ids.is_collision(exc) and self.create_conversation.get("session_key")):
                     raise
+        if self.bind_bot:
+            store.bind_bot(self.owner_id, self.conversation_id, self.bot.bot_id)
         if self.chat_id:
             self.chat = store.create_chat(self.owner_id, self.conversation_id, self.bot.bot_id,
                                           user_id=self.user_id, section_id=self.section_id,

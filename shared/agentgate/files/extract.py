@@ -6,10 +6,25 @@ thousand-page PDF costs no more than the pages that fit.
 
 from __future__ import annotations
 
+import importlib
 import io
 
 from agentgate.files import sniff
 from agentgate.files.errors import FileUnusable
+
+# A reader's module -> (pip package, the agentgate extra that installs it).
+OPTIONAL_READERS = {"pypdf": ("pypdf", "files"), "docx": ("python-docx", "files")}
+
+
+def _require(module: str, what: str):
+    """Import an optional reader, or refuse clearly (501, naming what to install): never a 500."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as err:
+        package, extra = OPTIONAL_READERS[module]
+        raise FileUnusable(501, f"reading {what} files needs the optional package {package}, which this "
+                                f"installation lacks: pip install 'agentgate[{extra}]' (a Lambda layer: add "
+                                f"{package} to shared/requirements.txt)") from err
 
 
 def extract_text(data: bytes, content_type: str, budget: int) -> tuple[str, bool]:
@@ -26,8 +41,8 @@ def extract_text(data: bytes, content_type: str, budget: int) -> tuple[str, bool
 
 
 def _pdf_text(data: bytes, want: int) -> str:
-    from pypdf import PdfReader
-    from pypdf.errors import PdfReadError
+    pypdf = _require("pypdf", "PDF")
+    PdfReader, PdfReadError = pypdf.PdfReader, pypdf.errors.PdfReadError
 
     try:
         reader = PdfReader(io.BytesIO(data))
@@ -50,7 +65,7 @@ def _pdf_text(data: bytes, want: int) -> str:
 
 
 def _docx_text(data: bytes, want: int) -> str:
-    import docx
+    docx = _require("docx", "DOCX")
 
     try:
         document = docx.Document(io.BytesIO(data))

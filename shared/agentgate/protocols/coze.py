@@ -250,7 +250,12 @@ class StreamRenderer:
     keepalive = BLANK_KEEPALIVE  # cozepy's line parser raises on SSE comments
 
     def __init__(self, *, chat_id: str, conversation_id: str, bot_id: str, answer_id: str, created_at: int,
-                 section_id: str | None = None, meta_data: dict | None = None, is_disconnected=None):
+                 section_id: str | None = None, meta_data: dict | None = None, is_disconnected=None,
+                 typed_completion: bool = True):
+        # typed_completion=False (seed 002's `query` form): the completed message carries no "type",
+        # as seed 002 shows it, so its clients' `if event.get('type') == 'answer': print(content)`
+        # prints the deltas once, not the whole answer again.
+        self.typed_completion = typed_completion
         self.chat = {"chat_id": chat_id, "conversation_id": conversation_id, "bot_id": bot_id,
                      "created_at": created_at, "section_id": section_id, "meta_data": meta_data}
         self._answer = {"message_id": answer_id, "conversation_id": conversation_id, "bot_id": bot_id,
@@ -304,8 +309,10 @@ class StreamRenderer:
         out = b""
         text = "".join(self._parts)
         if text or status == "completed":
-            out += event_frame("conversation.message.completed",
-                               message_object(**self._answer, content=text, created_at=now, updated_at=now))
+            completed = message_object(**self._answer, content=text, created_at=now, updated_at=now)
+            if not self.typed_completion:
+                completed.pop("type", None)
+            out += event_frame("conversation.message.completed", completed)
         if status == "completed":
             out += event_frame("conversation.chat.completed",
                                self._chat("completed", completed_at=now, usage=usage_dict(self._usage)))

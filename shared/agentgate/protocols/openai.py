@@ -206,7 +206,9 @@ class StreamRenderer:
         if kind is Finish:
             if self._failed or event.reason == "error":
                 return DONE
-            out = self._chunk({}, _FINISH.get(event.reason, "stop"))
+            # seed 000: the last chunk carries an empty content beside its finish_reason, so a loop
+            # printing delta.content prints nothing (not None).
+            out = self._chunk({"content": ""}, _FINISH.get(event.reason, "stop"))
             if self.include_usage:
                 out += data_frame({**self._base, "choices": [], "usage": usage_dict(self._usage)})
             return out + DONE

@@ -12,15 +12,21 @@ _SYSTEM_ROLES = ("system", "developer")
 
 
 def fill_variables(template: str, variables: dict[str, Any]) -> str:
-    """Replace `{{name}}` with its value.
+    """Replace `{{name}}` with its value: the request's, else the default the bot declares in its
+    `variables`.
 
-    An unknown placeholder becomes "" (as Coze does): a literal `{{name}}` reaching the model only
-    confuses it, and a bot gives a default through its own variables. Text that is not a
-    placeholder (e.g. JSON such as `{{"a": 1}}`) is left alone.
+    A placeholder with neither is left as it is, visible (never silently blanked: "You are , a
+    helpful assistant." hides the mistake, `{{name}}` shows it). Text that is not a placeholder
+    (e.g. JSON such as `{{"a": 1}}`) is left alone.
     """
     if "{{" not in template:
         return template
-    return _PLACEHOLDER.sub(lambda m: str(variables.get(m.group(1), "")), template)
+
+    def value(m: re.Match) -> str:
+        name = m.group(1)
+        return str(variables[name]) if name in variables else m.group(0)
+
+    return _PLACEHOLDER.sub(value, template)
 
 
 def trim_history(history: list[ChatMessage], window: int) -> list[ChatMessage]:

@@ -2,7 +2,9 @@
 
 Key design (every request path is a GetItem or a Query):
 - Conversation: pk conversation_id; GSI owner_bot_index (owner_bot = "owner#bot", conversation_id)
-  lists an owner's conversations of one bot, newest first (IDs are time-ordered).
+  lists an owner's conversations of one bot, newest first (IDs are time-ordered). A conversation
+  created without a bot (Coze allows it) has neither bot_id nor owner_bot until its first chat
+  binds it (`bind_bot`): the index is sparse, so it lists under that bot from then on.
 - Message: pk conversation_id, sk message_id: a conversation's messages in time order, and
   before_id / after_id are key conditions. GSI chat_index (chat_id, message_id) lists one chat's.
 - Chat: pk conversation_id, sk chat_id.
@@ -43,8 +45,8 @@ class Conversation(Model):
 
     conversation_id = UnicodeAttribute(hash_key=True)
     owner_id = UnicodeAttribute()
-    bot_id = UnicodeAttribute()
-    owner_bot = UnicodeAttribute()
+    bot_id = UnicodeAttribute(null=True)  # None until the first chat names one
+    owner_bot = UnicodeAttribute(null=True)
     user_id = UnicodeAttribute(null=True)
     name = UnicodeAttribute(null=True)  # Coze's optional conversation name
     section_id = UnicodeAttribute()
@@ -84,6 +86,8 @@ class Message(Model):
     meta_data = MapAttribute(default=dict)
     # complete | partial (the stream broke or was cancelled: what was produced is kept)
     status = UnicodeAttribute(default="complete")
+    # 1 for what a chat was given (its query: Coze's additional_messages), absent for what it produced
+    chat_input = NumberAttribute(null=True)
     created_at = NumberAttribute()
     updated_at = NumberAttribute()
 
@@ -137,7 +141,7 @@ def plain(value) -> dict:
     return dict(value)
 
 
-def create_conversation(owner_id: str, bot_id: str, *, user_id: str | None = None, meta_data: dict | None = None,
+def create_conversation(owner_id: str, bot_id: str | None, *, user_id: str | None = None, meta_data: dict | None = None,
                         conversation_id: str | None = None, session_key: str | None = None,
                         name: str | None = None) -> Conversation:
     if conversation_id is None:
@@ -150,8 +154,8 @@ def create_conversation(owner_id: str, bot_id: str, *, user_id: str | None = Non
     conv = Conversation(
         conversation_id=cid,
         owner_id=owner_id,
-        bot_id=bot_id,
-        owner_bot=owner_bot_key(owner_id, bot_id),
+        bot_id=bot_id or None,
+        owner_bot=owner_bot_key(owner_id, bot_id) if bot_id else None,
         user_id=user_id,
         name=name,
         section_id=cid if ids.is_id(cid) else "0",
@@ -162,6 +166,21 @@ def create_conversation(owner_id: str, bot_id: str, *, user_id: str | None = Non
     )
     conv.save(condition=Conversation.conversation_id.does_not_exist())
     return conv
+
+
+def bind_bot(owner_id: str, conversation_id: str, bot_id: str) -> bool:
+    """Give a conversation created without a bot the bot of its first chat (once: the first chat
+    wins a race). Returns whether this call bound it."""
+    conv = Conversation(conversation_id=conversation_id)
+    try:
+        conv.update(actions=[Conversation.bot_id.set(bot_id), Conversation.owner_bot.set(owner_bot_key(owner_id, bot_id)),
+                             Conversation.updated_at.set(now_s())],
+                    condition=Conversation.bot_id.does_not_exist() & (Conversation.owner_id == owner_id))
+    except UpdateError as err:
+        if err.cause_response_code != "ConditionalCheckFailedException":
+            raise
+        return False
+    return True
 
 
 def get_conversation(owner_id: str, conversation_id: str) -> Conversation | None:
@@ -229,7 +248,7 @@ def delete_conversation(conv: Conversation) -> None:
 def add_message(owner_id: str, conversation_id: str, *, role: str, content: str, type: str,
                 content_type: str = "text", bot_id: str | None = None, chat_id: str | None = None,
                 section_id: str | None = None, meta_data: dict | None = None, status: str = "complete",
-                message_id: str | None = None) -> Message:
+                message_id: str | None = None, chat_input: bool = False) -> Message:
     now = now_s()
     msg = Message(
         conversation_id=conversation_id,
@@ -244,6 +263,7 @@ def add_message(owner_id: str, conversation_id: str, *, role: str, content: str,
         content_type=content_type,
         meta_data=dict(meta_data or {}),
         status=status,
+        chat_input=1 if chat_input else None,
         created_at=now,
         updated_at=now,
     )
