@@ -185,8 +185,10 @@ def test_chat_stream_event_sequence(coze, bot):
     assert retrieved.status == ChatStatus.COMPLETED
     assert retrieved.usage.token_count == chat.usage.token_count
     stored = coze.chat.messages.list(conversation_id=conversation_id, chat_id=chat_id)
-    assert [(m.type, m.content) for m in stored] == [(MessageType.QUESTION, "tell me a story"),
-                                                     (MessageType.ANSWER, text)]
+    assert [(m.type, m.content) for m in stored] == [(MessageType.ANSWER, text)]  # besides the query
+    in_conversation = list(coze.conversations.messages.list(conversation_id=conversation_id, order="asc"))
+    assert [(m.type, m.content) for m in in_conversation] == [(MessageType.QUESTION, "tell me a story"),
+                                                              (MessageType.ANSWER, text)]
 
 
 def test_chat_create_and_retrieve(coze, bot):
