@@ -1,20 +1,78 @@
-"""The embedded stores: an in-process moto server standing in for DynamoDB and S3."""
+"""The embedded stores: moto's DynamoDB and S3 in a process of their own (store_process.py).
+
+`start_store(data_dir)` starts it and waits until it serves; `data_dir=None` is a throwaway
+store in memory. See store_process.py for what it keeps on disk and how.
+"""
 
 from __future__ import annotations
 
-import logging
+import json
 import os
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+START_TIMEOUT_S = 60.0
+STOP_TIMEOUT_S = 15.0
 
 
-def start_moto(host: str = "127.0.0.1") -> tuple[str, object]:
-    """Start moto's server on a free port; returns (endpoint URL, server)."""
-    from moto.moto_server.threaded_moto_server import ThreadedMotoServer
+@dataclass
+class Store:
+    """A running store process."""
 
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    server = ThreadedMotoServer(ip_address=host, port=0, verbose=False)
-    server.start()
-    bound_host, port = server.get_host_and_port()
-    return f"http://{bound_host}:{port}", server
+    endpoint: str
+    pid: int
+    data_dir: Path | None
+    proc: subprocess.Popen
+    info: dict = field(default_factory=dict)
+
+    def stop(self) -> int | None:
+        """Ask it to write what is left and exit (SIGTERM); returns its exit code."""
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self.proc.stdin:
+            self.proc.stdin.close()
+        return self.proc.returncode
+
+
+def start_store(data_dir: str | Path | None, host: str = "127.0.0.1") -> Store:
+    """Start the store process (state in data_dir, or memory only) and wait until it serves."""
+    import select
+    import time
+
+    cmd = [sys.executable, "-m", "agentgate.local.store_process", "--host", host]
+    if data_dir is not None:
+        cmd += ["--data-dir", str(data_dir)]
+    # stdin stays open for the store's life: it stops when it reads EOF, so it never outlives us.
+    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=None)
+    deadline = time.monotonic() + START_TIMEOUT_S
+    line = b""
+    while not line.endswith(b"\n"):
+        remaining = deadline - time.monotonic()
+        ready, _, _ = select.select([proc.stdout], [], [], max(0.0, min(remaining, 0.5)))
+        if ready:
+            chunk = os.read(proc.stdout.fileno(), 4096)
+            if not chunk:
+                break
+            line += chunk
+        elif proc.poll() is not None or remaining <= 0:
+            break
+    proc.stdout.close()
+    try:
+        info = json.loads(line)
+    except ValueError:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+        raise RuntimeError(f"the embedded store did not start (exit code {proc.returncode}); see above")
+    return Store(endpoint=info["endpoint"], pid=info["pid"], data_dir=Path(data_dir) if data_dir else None,
+                 proc=proc, info=info)
 
 
 def use_endpoints(dynamodb_endpoint: str | None, s3_endpoint: str | None) -> None:
