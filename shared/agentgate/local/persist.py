@@ -19,6 +19,7 @@ half a request (nor half a transaction).
 
 from __future__ import annotations
 
+import base64
 import json
 import sqlite3
 import threading
@@ -43,8 +44,29 @@ CREATE TABLE IF NOT EXISTS s3_objects (account TEXT, bucket TEXT, key TEXT, meta
 """
 
 
+def _dumps(value) -> str:
+    """JSON of moto's attribute values, whose binaries (B, BS) are bytes."""
+    return json.dumps(value, sort_keys=True, default=_encode_bytes)
+
+
+def _encode_bytes(value):
+    if isinstance(value, (bytes, bytearray)):
+        return {"__bytes__": base64.b64encode(value).decode()}
+    raise TypeError(f"cannot save {type(value).__name__}")
+
+
+def _decode_bytes(obj: dict):
+    if len(obj) == 1 and "__bytes__" in obj:
+        return base64.b64decode(obj["__bytes__"])
+    return obj
+
+
+def _loads(text: str):
+    return json.loads(text, object_hook=_decode_bytes)
+
+
 def _key_json(value) -> str:
-    return "" if value is None else json.dumps(value.to_json(), sort_keys=True)
+    return "" if value is None else _dumps(value.to_json())
 
 
 def table_spec(table) -> dict[str, Any]:
@@ -81,6 +103,47 @@ def _s3_backends():
     for account, regions in list(s3_backends.items()):
         for _region, backend in list(regions.items()):
             yield account, backend
+
+
+_ACTIVE: "Persister | None" = None
+
+
+def _install_hooks() -> None:
+    """Wrap moto's item writes once per process; they report to the active Persister."""
+    from moto.dynamodb.models import DynamoDBBackend
+    from moto.dynamodb.models.table import Table
+
+    if getattr(Table.put_item, "_agentgate_hook", False):
+        return
+    put_item, delete_item, update_item = Table.put_item, Table.delete_item, DynamoDBBackend.update_item
+
+    def touch(table, hash_value, range_value) -> None:
+        if _ACTIVE is not None:
+            _ACTIVE.touch_item(table, hash_value, range_value)
+
+    def hooked_put(self, item_attrs, *args, **kwargs):
+        item = put_item(self, item_attrs, *args, **kwargs)
+        touch(self, item.hash_key, item.range_key)
+        return item
+
+    def hooked_delete(self, hash_key, range_key):
+        item = delete_item(self, hash_key, range_key)
+        touch(self, hash_key, range_key)
+        return item
+
+    def hooked_update(self, table_name, key, *args, **kwargs):
+        try:
+            return update_item(self, table_name, key, *args, **kwargs)
+        finally:  # an update may fail after editing the item in place: save what is there
+            try:
+                table = self.get_table(table_name)
+                touch(table, *self.get_keys_value(table, key))
+            except Exception:  # noqa: BLE001 - no such table or key: nothing changed
+                pass
+
+    for fn in (hooked_put, hooked_delete, hooked_update):
+        fn._agentgate_hook = True
+    Table.put_item, Table.delete_item, DynamoDBBackend.update_item = hooked_put, hooked_delete, hooked_update
 
 
 class Persister:
@@ -126,37 +189,10 @@ class Persister:
         self._wake.set()
 
     def install_hooks(self) -> None:
-        from moto.dynamodb.models import DynamoDBBackend
-        from moto.dynamodb.models.table import Table
-
-        persister = self
-        if getattr(Table.put_item, "_agentgate_hook", False):
-            raise RuntimeError("persistence hooks are already installed in this process")
-        put_item, delete_item, update_item = Table.put_item, Table.delete_item, DynamoDBBackend.update_item
-
-        def hooked_put(self, item_attrs, *args, **kwargs):
-            item = put_item(self, item_attrs, *args, **kwargs)
-            persister.touch_item(self, item.hash_key, item.range_key)
-            return item
-
-        def hooked_delete(self, hash_key, range_key):
-            item = delete_item(self, hash_key, range_key)
-            persister.touch_item(self, hash_key, range_key)
-            return item
-
-        def hooked_update(self, table_name, key, *args, **kwargs):
-            try:
-                return update_item(self, table_name, key, *args, **kwargs)
-            finally:  # an update may fail after editing the item in place: save what is there
-                try:
-                    table = self.get_table(table_name)
-                    persister.touch_item(table, *self.get_keys_value(table, key))
-                except Exception:  # noqa: BLE001 - no such table or key: nothing changed
-                    pass
-
-        for fn in (hooked_put, hooked_delete, hooked_update):
-            fn._agentgate_hook = True
-        Table.put_item, Table.delete_item, DynamoDBBackend.update_item = hooked_put, hooked_delete, hooked_update
+        """Route moto's item writes in this process to this persister (the last one installed)."""
+        global _ACTIVE
+        _install_hooks()
+        _ACTIVE = self
 
     # ------------------------------------------------------------------------------- restore
 
@@ -185,7 +221,7 @@ class Persister:
                 "SELECT account, region, tbl, item FROM ddb_items"):
             table = tables.get((account, region, name))
             if table is not None:
-                table.put_item(json.loads(item_json), overwrite=True)
+                table.put_item(_loads(item_json), overwrite=True)
                 counts["items"] += 1
         for account, name, region in self.db.execute("SELECT account, name, region FROM s3_buckets"):
             s3_backends[account]["global"].create_bucket(name, region)
@@ -260,7 +296,7 @@ class Persister:
                     ops.append(("DELETE FROM ddb_items WHERE account=? AND region=? AND tbl=? AND hk=? AND rk=?", key))
                 else:
                     ops.append(("INSERT OR REPLACE INTO ddb_items VALUES (?, ?, ?, ?, ?, ?)",
-                                key + (json.dumps(item.to_json()["Attributes"]),)))
+                                key + (_dumps(item.to_json()["Attributes"]),)))
         if self._s3_dirty:
             self._s3_dirty = False
             ops += self._collect_s3()
@@ -280,7 +316,7 @@ class Persister:
                     for item in table.all_items():
                         ops.append(("INSERT OR REPLACE INTO ddb_items VALUES (?, ?, ?, ?, ?, ?)",
                                     ident + (_key_json(item.hash_key), _key_json(item.range_key),
-                                             json.dumps(item.to_json()["Attributes"]))))
+                                             _dumps(item.to_json()["Attributes"]))))
                     self._table_ids[ident] = id(table)
                     self._specs.pop(ident, None)
                 if self._specs.get(ident) != spec:
@@ -330,3 +366,6 @@ class Persister:
             self._thread.join(timeout=10)
         self.flush()
         self.db.close()
+        global _ACTIVE
+        if _ACTIVE is self:
+            _ACTIVE = None
