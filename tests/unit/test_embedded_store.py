@@ -235,3 +235,38 @@ def test_the_port_file_names_the_port(tmp_path):
         assert json.loads((tmp_path / "store.json").read_text())["port"] == store.info["port"]
     finally:
         store.stop()
+
+
+def test_a_kept_table_gets_the_indexes_its_model_declares_now(_aws_session):
+    """A data dir outlives code: a model that gained an index must find it on the kept table."""
+    from pynamodb.attributes import UnicodeAttribute
+    from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+    from pynamodb.models import Model
+
+    class ByOwner(GlobalSecondaryIndex):
+        class Meta:
+            index_name = "by_owner"
+            projection = AllProjection()
+
+        owner_id = UnicodeAttribute(hash_key=True)
+
+    class Run(Model):
+        class Meta:
+            table_name = "kept-runs"
+            region = REGION
+
+        run_id = UnicodeAttribute(hash_key=True)
+        owner_id = UnicodeAttribute()
+        by_owner = ByOwner()
+
+    client = boto3.client("dynamodb", region_name=REGION)
+    if "kept-runs" in client.list_tables()["TableNames"]:
+        client.delete_table(TableName="kept-runs")
+    client.create_table(TableName="kept-runs", BillingMode="PAY_PER_REQUEST",  # as an older version made it
+                        KeySchema=[{"AttributeName": "run_id", "KeyType": "HASH"}],
+                        AttributeDefinitions=[{"AttributeName": "run_id", "AttributeType": "S"}])
+    client.put_item(TableName="kept-runs", Item={"run_id": {"S": "r1"}, "owner_id": {"S": "alice"}})
+
+    assert embedded.add_missing_indexes([Run], client) == ["kept-runs.by_owner"]
+    assert [r.run_id for r in Run.by_owner.query("alice")] == ["r1"]
+    assert embedded.add_missing_indexes([Run], client) == []  # once

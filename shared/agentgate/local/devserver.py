@@ -152,7 +152,7 @@ def _serve(host, port, template, info, dev_dir, dev_file, store_proc) -> int:
     from agentgate.local import embedded
 
     _Server = _uvicorn_server_class()
-    embedded.ensure_storage()
+    embedded.ensure_storage(embedded=store_proc is not None)
 
     from agentgate.local.gateway import build
 

@@ -91,8 +91,36 @@ def fake_credentials() -> None:
     os.environ.pop("AWS_PROFILE", None)
 
 
-def ensure_storage() -> None:
-    """Create every table and the files bucket if they do not exist yet."""
+def add_missing_indexes(models, client) -> list[str]:
+    """Give tables kept from an earlier run the global secondary indexes their models declare now.
+
+    A data dir outlives code: when a model gains an index, the table restored from disk lacks it
+    and every query on it would fail. moto builds an index from the items when asked, so adding
+    the definition is all it takes. Returns "table.index" names added."""
+    added = []
+    for model in models:
+        schema = model._get_schema()
+        table = model.Meta.table_name
+        existing = client.describe_table(TableName=table)["Table"]
+        have = {i["IndexName"] for i in existing.get("GlobalSecondaryIndexes") or ()}
+        for index in schema.get("global_secondary_indexes") or ():
+            if index["index_name"] in have:
+                continue
+            known = {a["AttributeName"] for a in existing["AttributeDefinitions"]}
+            definitions = existing["AttributeDefinitions"] + [
+                a for a in index["attribute_definitions"] if a["AttributeName"] not in known]
+            client.update_table(TableName=table, AttributeDefinitions=definitions, GlobalSecondaryIndexUpdates=[
+                {"Create": {"IndexName": index["index_name"], "KeySchema": index["key_schema"],
+                            "Projection": index["projection"]}}])
+            existing = client.describe_table(TableName=table)["Table"]
+            have.add(index["index_name"])
+            added.append(f"{table}.{index['index_name']}")
+    return added
+
+
+def ensure_storage(embedded: bool = False) -> None:
+    """Create every table and the files bucket if they do not exist yet (and, on the embedded
+    store, the indexes a kept table lacks)."""
     import importlib
     import pkgutil
 
@@ -107,6 +135,10 @@ def ensure_storage() -> None:
     base.configure_models()
     base.create_tables()
     s = settings()
+    if embedded:
+        ddb = boto3.client("dynamodb", region_name=s.region, endpoint_url=s.dynamodb_endpoint)
+        for name in add_missing_indexes(base.all_models(), ddb):
+            print(f"embedded store: added index {name} to a table kept from an earlier run", flush=True)
     s3 = boto3.client("s3", region_name=s.region, endpoint_url=s.s3_endpoint)
     try:
         s3.head_bucket(Bucket=s.files_bucket)
