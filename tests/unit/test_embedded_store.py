@@ -229,6 +229,35 @@ def test_a_store_without_a_data_dir_writes_nothing(tmp_path, monkeypatch):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_one_store_per_data_dir(tmp_path, monkeypatch):
+    first = embedded.start_store(tmp_path)
+    try:
+        from agentgate.local import store_process
+
+        with pytest.raises(SystemExit, match="in use by another agentgate store"):
+            monkeypatch.setattr(store_process, "LOCK_WAIT_S", 0.2)
+            store_process._lock_data_dir(tmp_path)
+    finally:
+        first.stop()
+
+
+def test_a_taken_port_moves_the_store_and_says_so(tmp_path, capfd):
+    import socket
+
+    first = embedded.start_store(tmp_path)
+    port = first.info["port"]
+    first.stop()
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", port))
+        squatter.listen()
+        second = embedded.start_store(tmp_path)
+        try:
+            assert second.info["port"] != port
+            assert "Presigned file URLs made before this restart" in capfd.readouterr().err
+        finally:
+            second.stop()
+
+
 def test_the_port_file_names_the_port(tmp_path):
     store = embedded.start_store(tmp_path)
     try:

@@ -101,18 +101,10 @@ def serve(host: str, port: int, template: str, store: str, workdir: str = ".",
     store_proc = None
     if _should_embed(store):
         where = None if ephemeral else Path(data_dir) if data_dir else default_data_dir(workdir)
-        store_proc = embedded.start_store(where)
-        endpoint = store_proc.endpoint
+        # The store starts while the gateway imports its functions; its endpoint is known already.
+        store_proc = embedded.spawn_store(where)
         embedded.fake_credentials()
-        embedded.use_endpoints(endpoint, endpoint)
-        restored = store_proc.info.get("restored") or {}
-        info.update(dynamodb_endpoint=endpoint, s3_endpoint=endpoint, embedded=True, store_pid=store_proc.pid,
-                    data_dir=str(where.resolve()) if where else None)
-        if where is None:
-            print("embedded store: in memory (--ephemeral); nothing is kept", flush=True)
-        else:
-            print(f"embedded store: {where} ({restored.get('items', 0)} items, {restored.get('objects', 0)} "
-                  f"files restored in {store_proc.info.get('restore_ms')} ms)", flush=True)
+        embedded.use_endpoints(store_proc.endpoint, store_proc.endpoint)
     else:
         info.update(embedded=False)
     try:
@@ -152,14 +144,28 @@ def _serve(host, port, template, info, dev_dir, dev_file, store_proc) -> int:
     from agentgate.local import embedded
 
     _Server = _uvicorn_server_class()
-    embedded.ensure_storage(embedded=store_proc is not None)
-
     from agentgate.local.gateway import build
 
     gateway = build(template, region=os.environ["AWS_DEFAULT_REGION"])
     errors = gateway.loader.preload(gateway.api.functions.values())
     for error in errors:
         print(f"warning: {error}", file=sys.stderr)
+
+    if store_proc is not None:
+        guessed = store_proc.endpoint
+        store_proc.wait_ready()
+        if store_proc.endpoint != guessed:  # its port was taken meanwhile: it serves elsewhere
+            embedded.use_endpoints(store_proc.endpoint, store_proc.endpoint)
+        where = store_proc.data_dir
+        restored = store_proc.info.get("restored") or {}
+        info.update(dynamodb_endpoint=store_proc.endpoint, s3_endpoint=store_proc.endpoint, embedded=True,
+                    store_pid=store_proc.pid, data_dir=str(where.resolve()) if where else None)
+        if where is None:
+            print("embedded store: in memory (--ephemeral); nothing is kept", flush=True)
+        else:
+            print(f"embedded store: {where} ({restored.get('items', 0)} items, {restored.get('objects', 0)} "
+                  f"files restored in {store_proc.info.get('restore_ms')} ms)", flush=True)
+    embedded.ensure_storage(embedded=store_proc is not None)
 
     dev_dir.mkdir(parents=True, exist_ok=True)
     key = ensure_root_key(dev_file)

@@ -17,15 +17,67 @@ START_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 15.0
 
 
+def _free_port(host: str) -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+def remembered_port(data_dir: str | Path | None) -> int:
+    """The port the store of this data dir served on last time (0: none)."""
+    from agentgate.local.store_process import PORT_FILE
+
+    if data_dir is None:
+        return 0
+    try:
+        return int(json.loads((Path(data_dir) / PORT_FILE).read_text())["port"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return 0
+
+
 @dataclass
 class Store:
-    """A running store process."""
+    """A store process: `endpoint` is where it will serve (known at spawn, so the gateway can
+    import its functions meanwhile); wait_ready() confirms it, or corrects it if the port was taken."""
 
     endpoint: str
-    pid: int
     data_dir: Path | None
     proc: subprocess.Popen
+    pid: int = 0
     info: dict = field(default_factory=dict)
+
+    def wait_ready(self, timeout_s: float = START_TIMEOUT_S) -> "Store":
+        """Read the store's ready line; raises if it exits or times out first."""
+        import select
+        import time
+
+        if self.info:
+            return self
+        proc = self.proc
+        deadline = time.monotonic() + timeout_s
+        line = b""
+        while not line.endswith(b"\n"):
+            remaining = deadline - time.monotonic()
+            ready, _, _ = select.select([proc.stdout], [], [], max(0.0, min(remaining, 0.5)))
+            if ready:
+                chunk = os.read(proc.stdout.fileno(), 4096)
+                if not chunk:
+                    break
+                line += chunk
+            elif proc.poll() is not None or remaining <= 0:
+                break
+        proc.stdout.close()
+        try:
+            info = json.loads(line)
+        except ValueError:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait()
+            raise RuntimeError(f"the embedded store did not start (exit code {proc.returncode}); see above") from None
+        self.info, self.endpoint, self.pid = info, info["endpoint"], info["pid"]
+        return self
 
     def stop(self) -> int | None:
         """Ask it to write what is left and exit (SIGTERM); returns its exit code."""
@@ -41,38 +93,24 @@ class Store:
         return self.proc.returncode
 
 
-def start_store(data_dir: str | Path | None, host: str = "127.0.0.1") -> Store:
-    """Start the store process (state in data_dir, or memory only) and wait until it serves."""
-    import select
-    import time
+def spawn_store(data_dir: str | Path | None, host: str = "127.0.0.1") -> Store:
+    """Start the store process (state in data_dir, or memory only) without waiting for it.
 
-    cmd = [sys.executable, "-m", "agentgate.local.store_process", "--host", host]
+    The port is chosen here: the one remembered in the data dir, else a free one. Presigned file
+    URLs name it, which is why it is kept across restarts."""
+    port = remembered_port(data_dir) or _free_port(host)
+    cmd = [sys.executable, "-m", "agentgate.local.store_process", "--host", host, "--port", str(port)]
     if data_dir is not None:
         cmd += ["--data-dir", str(data_dir)]
     # stdin stays open for the store's life: it stops when it reads EOF, so it never outlives us.
     proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=None)
-    deadline = time.monotonic() + START_TIMEOUT_S
-    line = b""
-    while not line.endswith(b"\n"):
-        remaining = deadline - time.monotonic()
-        ready, _, _ = select.select([proc.stdout], [], [], max(0.0, min(remaining, 0.5)))
-        if ready:
-            chunk = os.read(proc.stdout.fileno(), 4096)
-            if not chunk:
-                break
-            line += chunk
-        elif proc.poll() is not None or remaining <= 0:
-            break
-    proc.stdout.close()
-    try:
-        info = json.loads(line)
-    except ValueError:
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait()
-        raise RuntimeError(f"the embedded store did not start (exit code {proc.returncode}); see above")
-    return Store(endpoint=info["endpoint"], pid=info["pid"], data_dir=Path(data_dir) if data_dir else None,
-                 proc=proc, info=info)
+    return Store(endpoint=f"http://{host}:{port}", data_dir=Path(data_dir) if data_dir else None, proc=proc,
+                 pid=proc.pid)
+
+
+def start_store(data_dir: str | Path | None, host: str = "127.0.0.1") -> Store:
+    """Start the store process and wait until it serves."""
+    return spawn_store(data_dir, host).wait_ready()
 
 
 def use_endpoints(dynamodb_endpoint: str | None, s3_endpoint: str | None) -> None:

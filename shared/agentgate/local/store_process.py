@@ -1,6 +1,6 @@
 """The embedded store process: moto's DynamoDB and S3 on one port, kept on disk.
 
-    python -m agentgate.local.store_process [--data-dir DIR] [--host 127.0.0.1]
+    python -m agentgate.local.store_process [--data-dir DIR] [--host 127.0.0.1] [--port N]
 
 `agentgate dev` starts it (embedded.start_store) and reads one JSON line from its stdout:
 {"endpoint", "port", "pid", "restored": {tables, items, buckets, objects}, "restore_ms"}.
@@ -113,6 +113,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="agentgate-store")
     parser.add_argument("--data-dir", default=None, help="keep state here (default: memory only)")
     parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0,
+                        help="port to serve on (default: the one remembered in the data dir, else any)")
     args = parser.parse_args(argv)
 
     # Ctrl-C reaches the whole process group: the gateway stops us when it has drained.
@@ -142,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     restore_ms = round((time.perf_counter() - started) * 1000, 1)
 
     app = locked_app(DomainDispatcherApplication(create_backend_app), lock, persister)
-    wanted = _remembered_port(data_dir)
+    wanted = args.port or _remembered_port(data_dir)
     server, moved = make_server(args.host, wanted, app)
     port = server.server_address[1]
     if moved:
