@@ -61,6 +61,8 @@ def gateway_env(stub_upstream: str) -> dict:
         OPENAI_API_KEY="sk-stub-upstream",
         AGENTGATE_PROVIDERS=json.dumps({"stub": {"type": "openai", "base_url": stub_upstream, "api_key": "sk-stub"}}),
         PYTHONUNBUFFERED="1",
+        # Workflow http nodes may call local stubs (tests only; empty by default).
+        AGENTGATE_HTTP_ALLOW_HOSTS="127.0.0.1",
     )
     return env
 
@@ -83,10 +85,11 @@ class Running:
         return self.proc.returncode
 
 
-def launch(workdir: Path, stub_upstream: str, *args: str, log_name: str = "gateway.log") -> Running:
-    """Start `agentgate dev` in `workdir` on a free port (extra CLI args appended); wait until ready."""
+def launch(workdir: Path, stub_upstream: str, *args: str, log_path: Path | None = None) -> Running:
+    """Start `agentgate dev` in `workdir` on a free port (extra CLI args appended); wait until ready.
+    Its output goes to log_path (default workdir/gateway.log)."""
     port = _free_port()
-    log_path = Path(workdir).parent / f"{Path(workdir).name}-{log_name}"
+    log_path = log_path or Path(workdir) / "gateway.log"
     log = open(log_path, "a")
     proc = subprocess.Popen(
         [sys.executable, "-m", "agentgate.local.cli", "dev", "--port", str(port), "--store", "embedded",
@@ -99,7 +102,8 @@ def launch(workdir: Path, stub_upstream: str, *args: str, log_name: str = "gatew
         proc.kill()
         log.close()
         raise
-    return Running(proc, log, Gateway(info["base_url"], info["admin_key"], info))
+    return Running(proc, log, Gateway(info["base_url"], info["admin_key"], {**info, "workdir": str(workdir),
+                                                                            "log": str(log_path)}))
 
 
 @pytest.fixture
@@ -108,7 +112,8 @@ def launch_gateway(stub_upstream):
     started: list[Running] = []
 
     def start(workdir: Path, *args: str) -> Running:
-        running = launch(workdir, stub_upstream, *args)
+        # the log beside the directory, so that what a run leaves in it can be checked
+        running = launch(workdir, stub_upstream, *args, log_path=Path(workdir).parent / f"{Path(workdir).name}.log")
         started.append(running)
         return running
 

@@ -14,6 +14,7 @@ from typing import Annotated, Literal
 from fastapi import Body, Depends, Query
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictStr, ValidationInfo, field_validator
 
+from agentgate import jsonlimits
 from agentgate.api.app import create_app
 from agentgate.api.deps import requires
 from agentgate.api.errors import ApiError, invalid, not_found
@@ -72,7 +73,9 @@ def _object_string(content: str | None, info: ValidationInfo) -> str | None:
     if content is None or info.data.get("content_type") != "object_string":
         return content
     try:
-        parts = json.loads(content)
+        parts = jsonlimits.loads(content)
+    except jsonlimits.JsonTooDeep as exc:
+        raise ValueError(f"content of type object_string is {exc}") from None
     except ValueError:
         raise ValueError("content of type object_string must be a JSON array") from None
     if not isinstance(parts, list) or not all(isinstance(p, dict) for p in parts):
@@ -96,7 +99,7 @@ class EnterMessage(_Body):
 
 
 class CreateConversation(_Body):
-    bot_id: Id
+    bot_id: Id | None = None  # cozepy's examples create conversations without one
     user_id: Annotated[StrictStr, Field(min_length=1, max_length=128)] | None = None
     name: Annotated[StrictStr, Field(max_length=100)] | None = None
     messages: Annotated[list[EnterMessage], Field(max_length=MESSAGES_MAX)] | None = None
@@ -217,9 +220,9 @@ MessageIdQ = Annotated[str, Query(min_length=1, max_length=64)]
 
 @app.post("/v1/conversation/create")
 def create_conversation(body: CreateConversation, principal: Writer):
-    if bot_is_published(principal.owner_id, body.bot_id) is False:
+    if body.bot_id and bot_is_published(principal.owner_id, body.bot_id) is False:
         raise ApiError(404, "bot not found or not published")
-    conv = store.create_conversation(principal.owner_id, body.bot_id, user_id=body.user_id,
+    conv = store.create_conversation(principal.owner_id, body.bot_id or "", user_id=body.user_id,
                                      meta_data=body.meta_data, name=body.name)
     if body.messages:
         store.add_messages(principal.owner_id, conv.conversation_id, [m.stored() for m in body.messages],

@@ -77,6 +77,10 @@ def default_data_dir(workdir: str | Path = ".") -> Path:
     return Path(workdir) / DEV_DIR / DATA_DIR
 
 
+LOCAL_MODEL_ALIASES = ("qwen-plus", "gpt-4", "gpt-4o", "gpt-4o-mini", "gpt-3.5-turbo", "doubao-pro-128k",
+                       "doubao-pro-32k")
+
+
 def serve(host: str, port: int, template: str, store: str, workdir: str = ".",
           data_dir: str | Path | None = None, ephemeral: bool = False) -> int:
     """Serve the API. With the embedded store, its state lives in `data_dir` (default
@@ -90,6 +94,10 @@ def serve(host: str, port: int, template: str, store: str, workdir: str = ".",
     os.environ["AGENTGATE_FLUSH_AUTHORIZER_CACHE"] = "false"
     os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "agentgate")
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
+    # Model names the seeds' and SDKs' examples bring (seed 003's qwen-plus, seed 001's gpt-4,
+    # cozepy's doubao-pro-128k) answer with the local default model unless the operator maps them.
+    os.environ.setdefault("AGENTGATE_MODEL_ALIASES", json.dumps(
+        {name: os.environ.get("AGENTGATE_DEFAULT_MODEL") or "echo" for name in LOCAL_MODEL_ALIASES}))
 
     dev_dir = Path(workdir) / DEV_DIR
     dev_file = dev_dir / DEV_FILE
@@ -147,6 +155,8 @@ def _serve(host, port, template, info, dev_dir, dev_file, store_proc) -> int:
     from agentgate.local.gateway import build
 
     gateway = build(template, region=os.environ["AWS_DEFAULT_REGION"])
+    if gateway.api.cors is not None:  # as the template's Globals give it to every function
+        os.environ.setdefault("AGENTGATE_CORS_ALLOW_ORIGIN", gateway.api.cors.allow_origin)
     errors = gateway.loader.preload(gateway.api.functions.values())
     for error in errors:
         print(f"warning: {error}", file=sys.stderr)
