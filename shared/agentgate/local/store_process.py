@@ -103,7 +103,7 @@ def make_server(host: str, port: int, app):
 
     try:
         return werkzeug_server(host, port, app, threaded=True, request_handler=MotoRequestHandler), False
-    except OSError:
+    except (OSError, SystemExit):  # werkzeug exits (after printing why) when the port is taken
         if port == 0:
             raise
         return werkzeug_server(host, 0, app, threaded=True, request_handler=MotoRequestHandler), True
