@@ -13,7 +13,6 @@ import logging
 import os
 from typing import Any, AsyncIterator
 
-from agentgate import observability
 from agentgate.config import settings
 from agentgate.runner.events import Error, Event, Finish, TextDelta, ToolCall, Usage
 from agentgate.runner.prompt import build_messages
@@ -80,6 +79,8 @@ async def run_turn(
         yield Finish("error")
         return
     # aclosing: when our consumer stops early, the provider's stream closes now, not at GC.
+    from agentgate import observability  # here: importing the runner stays free of the SDKs
+
     upstream = observability.traced_stream(provider.stream(messages, model, params), "model", model=str(model))
     guarded = _enforce_contract(upstream, cancel, idle_timeout or idle_timeout_s())
     async with contextlib.aclosing(guarded):
