@@ -27,6 +27,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, AsyncIterator
 
+from agentgate import observability
 from agentgate.api.errors import ApiError
 from agentgate.chat import content as contents
 from agentgate.chat import registry
@@ -71,6 +72,18 @@ def cancel_poll_s() -> float:
 
 
 # Indirections the tests replace (a provider stub, a counting store).
+def prime() -> None:
+    """The chat function's init work (agentgate.lifecycle): what its first turn would otherwise
+    load on the request path: the runner and its providers, the stores (pynamodb, botocore and
+    the DynamoDB client), the openai SDK."""
+    from agentgate.runner import runner  # noqa: F401
+    from agentgate.runner.providers import openai_compat
+    from agentgate.store import base, bot_cache, bots, conversations  # noqa: F401
+
+    base.prime()
+    openai_compat.prime()
+
+
 def _run_turn(req: TurnRequest, cancel: asyncio.Event):
     from agentgate.runner.runner import run_turn
 
@@ -188,6 +201,7 @@ async def prepare(inp: TurnInput) -> "Turn":
         bot, conv = await asyncio.to_thread(_resolve_bot, inp.owner_id, inp.bot_ref), None
     if bot is None:
         raise ApiError(404, BOT_NOT_FOUND)
+    observability.annotate(bot_id=bot.bot_id)
     if want_conversation and conv is None:
         raise ApiError(404, CONVERSATION_NOT_FOUND)
 
@@ -446,6 +460,7 @@ class Turn:
         if self.usage is None:
             prompt = sum(contents.text_length(m.content) for m in self.request.messages)
             self.usage = Usage((prompt + 3) // 4, _estimate_tokens(self.text))
+        observability.annotate(input_tokens=self.usage.input_tokens, output_tokens=self.usage.output_tokens)
         if self.finish_reason == "cancelled":
             self.status = "failed" if self.disconnected else "canceled"
         elif self.error is not None or self.finish_reason == "error":
@@ -502,6 +517,8 @@ class Turn:
                     break
                 kind = type(item)
                 if kind is TextDelta:
+                    if not self.parts:
+                        observability.first_token()
                     self.parts.append(item.text)
                     yield item
                 elif kind is Usage:
