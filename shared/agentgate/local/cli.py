@@ -1,6 +1,7 @@
 """The `agentgate` command: the local gateway and the operator's key tools.
 
-    agentgate dev [--host 127.0.0.1] [--port 9527] [--template template.yaml] [--store auto|embedded|aws] [--quiet]
+    agentgate dev [--host 127.0.0.1] [--port 9527] [--template template.yaml] [--store auto|embedded|aws]
+                  [--data-dir .agentgate/data | --ephemeral] [--quiet]
     agentgate keys create --name NAME [--owner OWNER] [--scopes chat read] [--expire-ms N]
                           [--key VALUE [--allow-weak]]
     agentgate keys list [--owner OWNER] [--page 1 --size 20]
@@ -8,6 +9,7 @@
     agentgate workflows apply FILE [--publish] [--base-url URL --key KEY]
     agentgate workflows secret set --owner OWNER NAME VALUE   (a secret http nodes reference)
     agentgate stub-upstream [--port 8808]   (a local OpenAI-compatible model for tests and benchmarks)
+    agentgate check-build [--build-dir .aws-sam/build]   (before `sam deploy`: layers have 3.13 bytecode)
 
 Operator commands find the service by themselves (agentgate.local.operator): in the directory of
 a running `agentgate dev` they use its API and root key (`.agentgate/dev.json`); `--base-url URL
@@ -125,6 +127,11 @@ def main(argv: list[str] | None = None) -> int:
     dev.add_argument("--store", choices=["auto", "embedded", "aws"], default="auto",
                      help="embedded moto (default unless AWS endpoints/credentials are configured) or AWS")
     dev.add_argument("--quiet", action="store_true", help="no access-log line per request")
+    keep = dev.add_mutually_exclusive_group()
+    keep.add_argument("--data-dir", default=None, metavar="DIR",
+                      help="where the embedded store keeps its tables and files (default: .agentgate/data)")
+    keep.add_argument("--ephemeral", action="store_true",
+                      help="keep the embedded store in memory only: nothing survives the run, nothing is written")
 
     from agentgate.local import operator
 
@@ -168,11 +175,19 @@ def main(argv: list[str] | None = None) -> int:
     stub.add_argument("--host", default="127.0.0.1")
     stub.add_argument("--port", type=int, default=8808)
 
+    check = sub.add_parser("check-build", help="before sam deploy: every layer ships Python 3.13 bytecode")
+    check.add_argument("--build-dir", default=".aws-sam/build")
+
     args = parser.parse_args(argv)
+    if args.command == "check-build":
+        from agentgate.local import buildcheck
+
+        return buildcheck.main(args.build_dir)
     if args.command == "dev":
         from agentgate.local.devserver import serve
 
-        return serve(args.host, args.port, args.template, args.store, quiet=args.quiet)
+        return serve(args.host, args.port, args.template, args.store, data_dir=args.data_dir,
+                     ephemeral=args.ephemeral, quiet=args.quiet)
     if args.command == "keys":
         return _keys(args)
     if args.command == "workflows":
