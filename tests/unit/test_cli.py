@@ -61,6 +61,19 @@ def test_a_chosen_key_in_the_table_with_a_warning_and_refused_when_weak(aws, now
     assert authorizer.decide("your-api-key").allowed
 
 
+def _first_json(text: str) -> dict:
+    """The CLI's JSON answer (the in-process API may log its own JSON access lines after it)."""
+    decoder, docs, at = json.JSONDecoder(), [], 0
+    text = text.strip()
+    while at < len(text):
+        doc, end = decoder.raw_decode(text, at)
+        docs.append(doc)
+        at = end
+        while at < len(text) and text[at].isspace():
+            at += 1
+    return [d for d in docs if not (isinstance(d, dict) and d.get("message") == "access")][-1]
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -106,11 +119,11 @@ def test_in_a_dev_directory_keys_use_that_gateway_with_no_flags(keys_api, nowher
     (nowhere / ".agentgate" / "dev.json").write_text(json.dumps({"base_url": base_url, "admin_key": root}))
     assert main(["keys", "create", "--name", "app", "--key", "123tangledup-ai-key"]) == 0
     captured = capsys.readouterr()
-    created = json.loads(captured.out)
+    created = _first_json(captured.out)
     assert created["api_key"] == "123tangledup-ai-key" and created["user_id"] == "local"
     assert base_url in captured.err and "dev.json" in captured.err
     assert main(["keys", "list"]) == 0
-    listed = json.loads(capsys.readouterr().out)
+    listed = _first_json(capsys.readouterr().out)
     assert listed["total"] == 2 and "123tangledup-ai-key" not in json.dumps(listed)
     assert main(["keys", "revoke", "--id", created["id"]]) == 0
     capsys.readouterr()
@@ -124,7 +137,7 @@ def test_against_a_deployment_base_url_and_admin_key(keys_api, nowhere, capsys, 
     base_url, root = keys_api
     assert main(["keys", "create", "--name", "remote", "--owner", "team", "--base-url", base_url,
                  "--admin-key", root]) == 0
-    assert json.loads(capsys.readouterr().out)["user_id"] == "team"
+    assert _first_json(capsys.readouterr().out)["user_id"] == "team"
     monkeypatch.setenv("AGENTGATE_BASE_URL", base_url)
     monkeypatch.setenv("AGENTGATE_ADMIN_KEY", "pat_wrong")
     assert main(["keys", "list", "--owner", "team"]) == 1
