@@ -13,7 +13,7 @@ from typing import Any
 from agentgate.runner.providers.base import Provider, UnknownModel
 from agentgate.runner.providers.config import ProviderConfig, load_providers
 
-__all__ = ["Provider", "UnknownModel", "get_provider", "known_providers"]
+__all__ = ["Provider", "UnknownModel", "get_provider", "known_providers", "tools_supported"]
 
 # type -> (module, class); each class is built as cls(config).
 _IMPLEMENTATIONS = {
@@ -63,3 +63,11 @@ def get_provider(model_name: str) -> tuple[Provider, str]:
         provider = getattr(importlib.import_module(module), cls)(config)
         _instances[config] = provider
     return provider, model
+
+
+def tools_supported(model_name: str) -> bool:
+    """Whether the model's provider can call tools: every provider type can, unless the operator's
+    AGENTGATE_PROVIDERS entry says `"tools": false` (an upstream model without function calling)."""
+    prefix = (model_name or "").strip().partition("/")[0]
+    config = _current_configs().get(prefix)
+    return config is not None and config.get("tools", True) is not False
