@@ -71,6 +71,8 @@ class Settings:
     tool_max_rounds: int = field(default_factory=lambda: _env_int("AGENTGATE_TOOL_MAX_ROUNDS", 5))
     tool_timeout_s: int = field(default_factory=lambda: _env_int("AGENTGATE_TOOL_TIMEOUT_S", 20))
     tool_result_max_bytes: int = field(default_factory=lambda: _env_int("AGENTGATE_TOOL_RESULT_MAX_BYTES", 64 * 1024))
+    # Browsers: the origin every answer allows (the template's CorsAllowOrigin; empty = no CORS).
+    cors_allow_origin: str = field(default_factory=lambda: _env("AGENTGATE_CORS_ALLOW_ORIGIN"))
 
     # Models
     default_model: str = field(default_factory=lambda: _env("AGENTGATE_DEFAULT_MODEL", "echo"))

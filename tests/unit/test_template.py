@@ -88,10 +88,15 @@ def test_local_gateway_reads_every_route_and_the_authorizer():
     api = load(TEMPLATE)
     assert api.authorizer is not None and api.authorizer.identity_headers == ["Authorization"]
     public = {(r.method, r.path) for r in api.routes if not r.authorized}
-    assert public == {("GET", "/health"), ("GET", "/")}
+    # Public: health, the description, and AgentChat's sign-up and sign-in (they mint the JWTs).
+    assert public == {("GET", "/health"), ("GET", "/"), ("POST", "/api/v1/user/register"),
+                      ("POST", "/api/v1/user/login"), ("POST", "/api/v1/user/refresh")}
     route, params = api.find("GET", "/v1/bots/1234")
     assert route.function.logical_id == "BotsFunction" and params == {"bot_id": "1234"}
     route, _ = api.find("POST", "/v3/chat/cancel")
     assert route.function.logical_id == "ChatFunction" and route.streaming
     assert api.find("GET", "/v1/nowhere") == (None, None)
     assert {"UNAUTHORIZED", "ACCESS_DENIED", "MISSING_AUTHENTICATION_TOKEN"} <= set(api.responses)
+    assert api.responses["UNAUTHORIZED"].headers == {"x-tt-logid": "context.requestId",
+                                                     "Access-Control-Allow-Origin": "'*'"}
+    assert api.cors is not None and api.cors.allow_origin == "*"
