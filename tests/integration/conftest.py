@@ -81,7 +81,7 @@ def gateway(tmp_path_factory, stub_upstream) -> Gateway:
         proc.kill()
         raise
     try:
-        yield Gateway(info["base_url"], info["admin_key"], info)
+        yield Gateway(info["base_url"], info["admin_key"], {**info, "workdir": str(workdir)})
     finally:
         proc.terminate()
         try:
