@@ -251,3 +251,32 @@ def test_an_mcp_tool_is_called_for_the_model(gateway, mcp_url):
                                                  "messages": [{"role": "user", "content": "__tool__ forecast"}]})
         assert r.status_code == 200, r.text
         assert "MCP forecast for Paris: light rain" in r.json()["choices"][0]["message"]["content"]
+
+
+def test_a_workflow_is_a_tool(gateway):
+    from pathlib import Path
+
+    hello = json.loads((Path(__file__).resolve().parents[2] / "examples/workflows/hello.json").read_text())
+    _, token = _signed_in(gateway, "workflow-tool-user")
+    with _client(gateway, token) as c:
+        r = c.post("/v1/workflows", json=hello)
+        assert r.status_code == 200, r.text
+        workflow_id = r.json()["data"]["workflow_id"]
+        impl = {"kind": "workflow", "workflow_id": workflow_id}
+        # not published yet: the tool cannot work, so it is refused when saved
+        r = c.post("/api/v1/tool/create", json={"en_name": "hello", "implementation": impl})
+        assert r.status_code == 400 and "not published" in r.json()["status_message"], r.text
+        assert c.post(f"/v1/workflows/{workflow_id}/publish", json={}).status_code == 200
+        r = c.post("/api/v1/tool/create", json={
+            "en_name": "hello", "function": {"name": "hello_workflow", "description": "Greets someone"},
+            "implementation": impl})
+        assert r.status_code == 200, r.text
+        agent_id = _agent(c, llm_id="stub/stub-model", tool_ids=[r.json()["data"]["tool_id"]])
+        r = c.post("/v1/chat/completions", json={"model": agent_id,
+                                                 "messages": [{"role": "user", "content": "__tool__ greet"}]})
+        assert r.status_code == 200, r.text
+        answer = r.json()["choices"][0]["message"]["content"]
+        assert "[tool]" in answer and "Hello, world!" in answer, answer
+        # the run is recorded like any other
+        runs = c.get("/v1/workflow/get_run_history", params={"workflow_id": workflow_id}).json()
+        assert runs["code"] == 0, runs

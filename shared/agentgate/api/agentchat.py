@@ -377,7 +377,7 @@ def _builtin_views() -> list[dict]:
              "is_builtin": True, "user_id": None} for tid, b in BUILTINS.items()]
 
 
-def _tool_values(body: ToolFields, existing=None) -> dict:
+def _tool_values(owner_id: str, body: ToolFields, existing=None) -> dict:
     from agentgate import tools
 
     values: dict = {k: v for k, v in {"zh_name": body.zh_name, "en_name": body.en_name,
@@ -388,6 +388,10 @@ def _tool_values(body: ToolFields, existing=None) -> dict:
     if body.implementation is not None:
         try:
             values["implementation"] = tools.validate_implementation(body.implementation)
+            if values["implementation"]["kind"] == "workflow":
+                from agentgate.tools import workflow as workflow_tool
+
+                workflow_tool.check_owner(owner_id, values["implementation"])
         except tools.ToolConfigError as err:
             raise ApiError(400, f"implementation: {err}") from err
     if existing is None and "function" not in values:
@@ -410,7 +414,7 @@ def create_tool(body: CreateTool, principal: Admin):
 
     if tool_store.count_tools(principal.owner_id) >= tool_store.MAX_TOOLS_PER_OWNER:
         raise ApiError(400, f"at most {tool_store.MAX_TOOLS_PER_OWNER} tools per user")
-    item = tool_store.create_tool(principal.owner_id, _tool_values(body))
+    item = tool_store.create_tool(principal.owner_id, _tool_values(principal.owner_id, body))
     server_tools.forget(principal.owner_id)
     return ok(_tool_view(item))
 
@@ -439,7 +443,7 @@ def update_tool(body: UpdateTool, principal: Admin):
     item = tool_store.get_tool(principal.owner_id, body.tool_id)
     if item is None:
         raise ApiError(404, TOOL_NOT_FOUND)
-    values = _tool_values(body, existing=item)
+    values = _tool_values(principal.owner_id, body, existing=item)
     if values:
         tool_store.update_tool(item, values)
     server_tools.forget(principal.owner_id)

@@ -39,8 +39,7 @@ class OutboundResponse:
 
 
 def allowed_hosts() -> set[str]:
-    raw = settings().http_allow_hosts
-    return {h.strip().lower().rstrip(".") for h in raw.split(",") if h.strip()}
+    return {h.rstrip(".") for h in settings().http_allow_hosts}
 
 
 def parse_ip(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
