@@ -99,7 +99,7 @@ def test_seed_001_curl_creates_an_agent_that_answers(gateway):
     _, token = _signed_in(gateway, "curl-user")
     with _client(gateway, token) as c:
         r = c.post("/api/v1/agent", content=json.dumps({
-            "name": "我的助手", "description": "一个智能助手", "tool_ids": [], "llm_id": "echo",
+            "name": "我的助手", "description": "一个智能助手", "tool_ids": [], "llm_id": "gpt-4",
             "knowledge_ids": [], "enable_memory": True, "system_prompt": "你是一个有用的助手", "logo_url": ""}),
             headers={"Content-Type": "application/json"})
         assert r.status_code == 200, r.text
@@ -130,6 +130,8 @@ def test_a_jwt_works_on_every_chat_protocol(gateway):
                    json={"name": "my app", "expire": 0, "scopes": ["chat"]})
         assert r.status_code == 200, r.text
         pat = r.json()["api_key"]
+        # the account made it, not the 15-minute token: it does not expire with the token
+        assert r.json()["expired_at"] in (0, None) and not r.json().get("expire_capped")
     with _client(gateway, token, bare=True) as bare:  # AIFlowy sends the bare credential
         r = bare.post("/api/v1/aiBot/externalChat", json={"botId": agent_id, "stream": False,
                                                           "messages": [{"role": "user", "content": "aiflowy hi"}]})

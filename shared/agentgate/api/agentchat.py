@@ -231,13 +231,13 @@ def _check_knowledge(owner_id: str, knowledge_ids: list[str] | None) -> None:
 
 def check_bot_model(values: dict, *, has_tools: bool) -> None:
     """The agent's model must name a configured provider, one that can call tools if it has any."""
-    from agentgate.runner.providers import UnknownModel, get_provider, tools_supported
+    from agentgate.runner.providers import UnknownModel, check_model, tools_supported
 
     model = values.get("model")
     if model is None and not has_tools:
         return
     try:
-        get_provider(model or settings().default_model)
+        check_model(model or settings().default_model)
     except UnknownModel as err:
         raise ApiError(400, f"llm_id: {err}") from err
     if has_tools and not tools_supported(model or settings().default_model):

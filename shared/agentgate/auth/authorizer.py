@@ -11,17 +11,12 @@ import logging
 from dataclasses import dataclass
 
 from agentgate.auth import jwt_tokens, tokens
-from agentgate.auth.principal import Principal
+from agentgate.auth.principal import DISABLED, EXPIRED, INVALID, MISSING, Principal  # noqa: F401
 from agentgate.config import settings
 from agentgate.ids import now_ms
 from agentgate.store import keys as key_store
 
 log = logging.getLogger(__name__)
-
-MISSING = "missing authorization in header"
-INVALID = "api key invalid"
-EXPIRED = "api key expired"
-DISABLED = "api key disabled"
 
 
 @dataclass(frozen=True)
@@ -43,7 +38,9 @@ def _decide_jwt(token: str) -> Decision:
         claims = jwt_tokens.verify_access_token(token)
     except jwt_tokens.TokenError as exc:
         return Decision(None, EXPIRED if "expired" in str(exc) else INVALID)
-    return Decision(Principal(key_id=f"user:{claims.user_id}", owner_id=claims.user_id, scopes=claims.scopes))
+    # expired_at: a cached allow never outlives the token (the principal reader checks it).
+    return Decision(Principal(key_id=f"user:{claims.user_id}", owner_id=claims.user_id, scopes=claims.scopes,
+                              expired_at=claims.expires_at_ms))
 
 
 def decide(authorization: str | None) -> Decision:
@@ -67,7 +64,8 @@ def decide(authorization: str | None) -> Decision:
             key_store.touch_last_used(key_hash, now, s.last_used_interval_ms)
         except Exception:  # bookkeeping must never lock a valid key out
             log.warning("last_used_at update failed for key %s", item.id, exc_info=True)
-    return Decision(Principal(key_id=item.id, owner_id=item.owner_id, scopes=tuple(item.scopes)))
+    return Decision(Principal(key_id=item.id, owner_id=item.owner_id, scopes=tuple(item.scopes),
+                              expired_at=int(item.expired_at or 0)))
 
 
 def _api_wildcard(method_arn: str) -> str:
