@@ -131,6 +131,16 @@ def test_agent_tools_must_exist_and_mcp_ids_must_be_mcp_tools(client, alice):
     assert agent["tool_ids"] == ["1", "2"]
 
 
+def test_agent_knowledge_ids_must_be_the_owners(client, alice, bob):
+    from agentgate.knowledge import bases
+
+    base = bases.create_base("1000000000000001", "docs")
+    agent = _agent(client, alice, knowledge_ids=[base.knowledge_id])
+    assert agent["knowledge_ids"] == [base.knowledge_id]
+    r = client.post("/api/v1/agent", json={**SEED_AGENT, "knowledge_ids": [base.knowledge_id]}, headers=bob)
+    assert r.status_code == 404 and "knowledge" in r.json()["status_message"]
+
+
 def test_dialogs_are_conversations_of_an_agent(client, alice):
     agent = _agent(client, alice)
     r = client.post("/api/v1/dialog", json={"agent_id": agent["agent_id"]}, headers=alice)

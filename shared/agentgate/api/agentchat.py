@@ -220,12 +220,10 @@ def _check_tools(owner_id: str, tool_ids: list[str] | None, *, mcp: bool) -> Non
 def _check_knowledge(owner_id: str, knowledge_ids: list[str] | None) -> None:
     if not knowledge_ids:
         return
-    try:
-        from agentgate.knowledge import bases
-    except ImportError:
-        raise ApiError(400, "knowledge_ids: knowledge bases are not available") from None
+    from agentgate.knowledge import bases
+
     for kid in knowledge_ids:
-        if bases.get_base(owner_id, kid) is None:
+        if bases.find_base(owner_id, kid) is None:
             raise ApiError(404, f"knowledge_ids: knowledge base {kid} not found")
 
 

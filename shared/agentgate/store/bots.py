@@ -46,8 +46,8 @@ CONFIG_MAX_BYTES = 180_000
 
 # Draft fields an edit may set (the API validates them; the store only copies them).
 CONFIG_FIELDS = ("name", "description", "icon_url", "icon_file_id", "prompt", "model", "temperature",
-                 "max_tokens", "memory_window", "variables", "onboarding", "tools", "workflows", "tool_ids",
-                 "mcp_ids")
+                 "max_tokens", "memory_window", "variables", "onboarding", "tools", "workflows", "knowledge_ids",
+                 "tool_ids", "mcp_ids")
 
 
 class AliasTaken(Exception):
@@ -89,6 +89,7 @@ class BotConfig(MapAttribute):
     onboarding = JSONAttribute(default=dict)  # {prologue, suggested_questions}
     tools = JSONAttribute(default=list)  # [{plugin_id, api_id}] (Coze plugin_id_list)
     workflows = JSONAttribute(default=list)  # [workflow_id]
+    knowledge_ids = JSONAttribute(default=list)  # [knowledge_id]: retrieved from before each turn
     tool_ids = JSONAttribute(default=list)  # server-side tools (agentgate.tools), seed 001's agents
     mcp_ids = JSONAttribute(default=list)  # server-side tools of kind mcp
     updated_at = NumberAttribute(default=0)  # seconds
@@ -187,6 +188,7 @@ class BotSnapshot:
     icon_file_id: str = ""
     onboarding: dict = field(default_factory=dict)
     is_published: bool = True
+    knowledge_ids: list = field(default_factory=list)
     tool_ids: list = field(default_factory=list)
     mcp_ids: list = field(default_factory=list)
 
@@ -223,6 +225,7 @@ def _snapshot(item: Bot | BotAlias, cfg: BotConfig, *, bot_id: str, version: int
         icon_file_id=cfg.icon_file_id or "",
         onboarding=dict(cfg.onboarding or {}),
         is_published=is_published,
+        knowledge_ids=list(cfg.knowledge_ids or []),
         tool_ids=list(cfg.tool_ids or []),
         mcp_ids=list(cfg.mcp_ids or []),
     )
