@@ -134,7 +134,7 @@ def serve(host: str, port: int, template: str, store: str, workdir: str = ".",
     else:
         info.update(embedded=False)
     try:
-        return _serve(host, port, template, info, dev_dir, dev_file, store_proc)
+        return _serve(host, port, template, info, dev_dir, dev_file, store_proc, quiet)
     finally:
         if store_proc is not None:
             store_proc.stop()
@@ -164,7 +164,7 @@ def _uvicorn_server_class():
     return Server
 
 
-def _serve(host, port, template, info, dev_dir, dev_file, store_proc) -> int:
+def _serve(host, port, template, info, dev_dir, dev_file, store_proc, quiet: bool = False) -> int:
     import uvicorn
 
     from agentgate.local import embedded
