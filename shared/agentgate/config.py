@@ -37,6 +37,7 @@ class Settings:
     messages_table: str = field(default_factory=lambda: _env("AGENTGATE_MESSAGES_TABLE", "agentgate-messages"))
     chats_table: str = field(default_factory=lambda: _env("AGENTGATE_CHATS_TABLE", "agentgate-chats"))
     files_table: str = field(default_factory=lambda: _env("AGENTGATE_FILES_TABLE", "agentgate-files"))
+    responses_table: str = field(default_factory=lambda: _env("AGENTGATE_RESPONSES_TABLE", "agentgate-responses"))
     files_bucket: str = field(default_factory=lambda: _env("AGENTGATE_FILES_BUCKET", "agentgate-files"))
 
     # Keys

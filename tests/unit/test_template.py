@@ -50,6 +50,7 @@ def _template_tables():
     "agentgate.store.conversations:Chat",
     "agentgate.store.files:FileRecord",
     "agentgate.store.bots:Bot",
+    "agentgate.store.responses:StoredResponse",
 ])
 def test_table_schemas_match_the_models(model_path):
     import importlib
@@ -66,6 +67,7 @@ def test_table_schemas_match_the_models(model_path):
         "keys_table": "AGENTGATE_KEYS_TABLE", "bots_table": "AGENTGATE_BOTS_TABLE",
         "conversations_table": "AGENTGATE_CONVERSATIONS_TABLE", "messages_table": "AGENTGATE_MESSAGES_TABLE",
         "chats_table": "AGENTGATE_CHATS_TABLE", "files_table": "AGENTGATE_FILES_TABLE",
+        "responses_table": "AGENTGATE_RESPONSES_TABLE",
     }
     field = next(f for f in var if table_field(Settings()) == getattr(Settings(), f))
     props = _template_tables()[var[field]]
