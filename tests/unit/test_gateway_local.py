@@ -47,3 +47,43 @@ def test_cached_allow_survives_until_a_key_change_flushes_it(aws, monkeypatch):
     authorizer_cache.flush("local", "prod")  # what the keys function does on every change
     r = _run(_call(gateway, "GET", f"{PAT}/list_personal_access_tokens", headers=headers))
     assert r.status_code == 401 and r.json()["msg"] == "api key disabled"
+
+
+def test_gateway_responses_come_from_the_apis_property_with_their_own_status(aws, monkeypatch):
+    monkeypatch.setattr(authorizer_cache, "_local_hooks", [])
+    gateway = build(ROOT / "template.yaml")
+    assert gateway.api.responses["THROTTLED"].status == 429  # read from AgentgateApi.GatewayResponses
+    r = _run(_call(gateway, "GET", "/v1/nowhere"))
+    assert r.status_code == 404 and r.json()["code"] == 404 and r.json()["error"]["code"] == 404
+    assert r.headers["x-tt-logid"] == r.json()["request_id"]
+    assert r.headers["access-control-allow-origin"] == "*"  # the CorsAllowOrigin parameter's default
+    r = _run(_call(gateway, "GET", "/v1/bots"))  # no key: UNAUTHORIZED, before any function runs
+    assert r.status_code == 401 and r.json()["msg"] == "missing authorization in header"
+
+
+def test_cors_preflight_answers_without_a_key(aws, monkeypatch):
+    monkeypatch.setattr(authorizer_cache, "_local_hooks", [])
+    gateway = build(ROOT / "template.yaml")
+    r = _run(_call(gateway, "OPTIONS", "/v1/chat/completions",
+                   headers={"Origin": "https://app.example.com", "Access-Control-Request-Method": "POST",
+                            "Access-Control-Request-Headers": "authorization, content-type"}))
+    assert r.status_code == 200
+    assert r.headers["access-control-allow-origin"] == "*"
+    assert "Authorization" in r.headers["access-control-allow-headers"]
+    assert "POST" in r.headers["access-control-allow-methods"]
+    assert _run(_call(gateway, "OPTIONS", "/v1/nowhere")).status_code == 404
+
+
+def test_answers_carry_the_allowed_origin(aws, monkeypatch):
+    monkeypatch.setenv("AGENTGATE_CORS_ALLOW_ORIGIN", "https://app.example.com")
+    from agentgate.api.app import create_app
+
+    app = create_app("probe")
+
+    @app.get("/probe")
+    def probe():
+        return {"ok": True}
+
+    r = _run(_call(app, "GET", "/probe"))
+    assert r.status_code == 200 and r.headers["access-control-allow-origin"] == "https://app.example.com"
+    assert "x-tt-logid" in r.headers["access-control-expose-headers"]

@@ -107,13 +107,18 @@ def test_delete_is_soft_and_immediate(client, as_owner):
     assert again.status_code == 404
 
 
-def test_key_changes_flush_the_stages_authorizer_cache(client, as_owner, monkeypatch):
+def test_key_changes_flush_every_stages_authorizer_cache(client, as_owner, monkeypatch):
     flushed = []
     from agentgate.auth import cache
 
     monkeypatch.setattr(cache, "_local_hooks", [])
+    monkeypatch.setattr(cache, "_apigateway", None)
 
     class FakeApiGateway:
+        def get_stages(self, restApiId):  # noqa: N803 - boto3's names
+            assert restApiId == "local"
+            return {"item": [{"stageName": "canary"}, {"stageName": "test"}]}
+
         def flush_stage_authorizers_cache(self, restApiId, stageName):  # noqa: N803 - boto3's names
             flushed.append((restApiId, stageName))
 
@@ -126,7 +131,8 @@ def test_key_changes_flush_the_stages_authorizer_cache(client, as_owner, monkeyp
     client.post(f"{PAT}/update_personal_access_token_and_permission", json={"id": created["id"], "enabled": False},
                 headers=headers)
     client.post(f"{PAT}/delete_personal_access_token_and_permission", json={"id": created["id"]}, headers=headers)
-    assert flushed == [("local", "test"), ("local", "test")]
+    # Each change flushes the stage it came through and every other stage of the API.
+    assert flushed == [("local", "test"), ("local", "canary")] * 2
 
 
 def test_scopes_rules(client, as_owner):

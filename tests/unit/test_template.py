@@ -97,3 +97,6 @@ def test_local_gateway_reads_every_route_and_the_authorizer():
     assert route.function.logical_id == "ChatFunction" and route.streaming
     assert api.find("GET", "/v1/nowhere") == (None, None)
     assert {"UNAUTHORIZED", "ACCESS_DENIED", "MISSING_AUTHENTICATION_TOKEN"} <= set(api.responses)
+    assert api.responses["UNAUTHORIZED"].headers == {"x-tt-logid": "context.requestId",
+                                                     "Access-Control-Allow-Origin": "'*'"}
+    assert api.cors is not None and api.cors.allow_origin == "*"

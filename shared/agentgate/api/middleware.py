@@ -1,8 +1,10 @@
 """Pure ASGI middleware (no BaseHTTPMiddleware: it would buffer streamed responses).
 
 RequestContextMiddleware gives each request an ID (API Gateway's requestId when there is one),
-echoes it in `x-tt-logid` (where cozepy reads it) and `x-request-id`, and turns any exception
-that escapes a route before the response starts into the protocol's JSON 500, never a traceback.
+echoes it in `x-tt-logid` (where cozepy reads it) and `x-request-id`, adds the CORS origin
+(AGENTGATE_CORS_ALLOW_ORIGIN: with a proxy integration the function's answer must carry it; API
+Gateway answers the preflight), and turns any exception that escapes a route before the response
+starts into the protocol's JSON 500, never a traceback.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import uuid
 
 from agentgate.api.errors import error_body, shape_for_path
 from agentgate.auth.principal import request_context_from_scope
+from agentgate.config import settings
 
 log = logging.getLogger(__name__)
 
@@ -19,6 +22,9 @@ log = logging.getLogger(__name__)
 class RequestContextMiddleware:
     def __init__(self, app):
         self.app = app
+        origin = settings().cors_allow_origin
+        self._cors = [(b"access-control-allow-origin", origin.encode()),
+                      (b"access-control-expose-headers", b"x-tt-logid, x-request-id")] if origin else []
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -34,6 +40,7 @@ class RequestContextMiddleware:
                 headers = list(message.get("headers") or [])
                 headers.append((b"x-tt-logid", request_id.encode()))
                 headers.append((b"x-request-id", request_id.encode()))
+                headers.extend(self._cors)
                 message = {**message, "headers": headers}
             await send(message)
 

@@ -97,6 +97,8 @@ def serve(host: str, port: int, template: str, store: str, workdir: str = ".") -
     from agentgate.local.gateway import build
 
     gateway = build(template, region=os.environ["AWS_DEFAULT_REGION"])
+    if gateway.api.cors is not None:  # as the template's Globals give it to every function
+        os.environ.setdefault("AGENTGATE_CORS_ALLOW_ORIGIN", gateway.api.cors.allow_origin)
     errors = gateway.loader.preload(gateway.api.functions.values())
     for error in errors:
         print(f"warning: {error}", file=sys.stderr)

@@ -187,8 +187,11 @@ class LocalGateway:
         path = scope["path"] or "/"
         # A client must never choose the request context: drop every x-amzn-* header it sent.
         headers = [(k, v) for k, v in scope["headers"] if not k.lower().startswith(b"x-amzn-")]
-        route, path_params = self.api.find(method, path)
         base_ctx = {"requestId": request_id, "httpMethod": method, "path": f"/{self.api.stage}{path}"}
+        if method == "OPTIONS" and self.api.cors is not None and self.api.has_path(path):
+            # The template's Cors: API Gateway answers the preflight itself, with no authorizer.
+            return await _send_empty(send, 200, {**self.api.cors.preflight_headers(), "x-tt-logid": request_id})
+        route, path_params = self.api.find(method, path)
         if route is None:
             return await self._gateway_response(send, "MISSING_AUTHENTICATION_TOKEN", base_ctx, 403,
                                                 "Missing Authentication Token")
@@ -344,6 +347,12 @@ class LocalGateway:
         headers += [(k.encode(), str(v).encode()) for k, v in extra.items()]
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body.encode()})
+
+
+async def _send_empty(send, status: int, headers: dict[str, str]) -> None:
+    raw = [(k.encode(), v.encode()) for k, v in headers.items()] + [(b"content-length", b"0")]
+    await send({"type": "http.response.start", "status": status, "headers": raw})
+    await send({"type": "http.response.body", "body": b""})
 
 
 def _request_fields(route: Route, method: str, path: str, header_map: dict, query, path_params) -> dict:

@@ -101,6 +101,26 @@ class GatewayResponse:
 
 
 @dataclass
+class Cors:
+    """The API's Cors property, as API Gateway answers a preflight (values unquoted)."""
+
+    allow_origin: str
+    allow_headers: str = ""
+    allow_methods: str = ""
+    max_age: str = ""
+
+    def preflight_headers(self) -> dict[str, str]:
+        headers = {"access-control-allow-origin": self.allow_origin}
+        if self.allow_headers:
+            headers["access-control-allow-headers"] = self.allow_headers
+        if self.allow_methods:
+            headers["access-control-allow-methods"] = self.allow_methods
+        if self.max_age:
+            headers["access-control-max-age"] = self.max_age
+        return headers
+
+
+@dataclass
 class LocalApi:
     routes: list[Route]
     authorizer: Authorizer | None
@@ -108,6 +128,11 @@ class LocalApi:
     binary_media_types: list[str]
     stage: str
     functions: dict[str, Function]
+    cors: Cors | None = None
+
+    def has_path(self, path: str) -> bool:
+        """Whether any route serves this path, whatever its method."""
+        return any(route.pattern.match(path) for route in self.routes)
 
     def find(self, method: str, path: str) -> tuple[Route, dict] | tuple[None, None]:
         for route in self.routes:
@@ -122,6 +147,21 @@ def _param_default(doc: dict, value, fallback):
     if isinstance(value, dict) and "Ref" in value:
         return (doc.get("Parameters") or {}).get(value["Ref"], {}).get("Default", fallback)
     return value if value is not None else fallback
+
+
+def _resolve(doc: dict, value):
+    """A literal, a {"Ref": Parameter} or a {"Fn::Sub": "...${Parameter}..."} with the
+    parameters' defaults (all that the API's properties use)."""
+    if isinstance(value, dict) and "Fn::Sub" in value and isinstance(value["Fn::Sub"], str):
+        params = doc.get("Parameters") or {}
+        return re.sub(r"\$\{([A-Za-z0-9]+)\}",
+                      lambda m: str((params.get(m.group(1)) or {}).get("Default", "")), value["Fn::Sub"])
+    return _param_default(doc, value, "")
+
+
+def _unquote(expr: str) -> str:
+    expr = expr.strip()
+    return expr[1:-1] if len(expr) >= 2 and expr[0] == expr[-1] == "'" else expr
 
 
 def load(template_path: str | Path) -> LocalApi:
@@ -182,19 +222,26 @@ def load(template_path: str | Path) -> LocalApi:
             ))
     routes.sort(key=lambda r: r.specificity, reverse=True)
 
+    # The API's own GatewayResponses property (SAM writes it into the API definition).
     responses: dict[str, GatewayResponse] = {}
-    for res in resources.values():
-        if res.get("Type") != "AWS::ApiGateway::GatewayResponse":
-            continue
-        props = res.get("Properties") or {}
-        headers = {}
-        for key, value in (props.get("ResponseParameters") or {}).items():
-            if key.startswith("gatewayresponse.header."):
-                headers[key[len("gatewayresponse.header."):]] = str(value)
-        responses[props["ResponseType"]] = GatewayResponse(
-            status=int(props.get("StatusCode") or 0),
-            template=(props.get("ResponseTemplates") or {}).get("application/json", ""),
-            headers=headers,
+    for response_type, spec in (api_props.get("GatewayResponses") or {}).items():
+        spec = spec or {}
+        params = spec.get("ResponseParameters") or {}
+        responses[response_type] = GatewayResponse(
+            status=int(_resolve(doc, spec.get("StatusCode")) or 0),
+            template=(spec.get("ResponseTemplates") or {}).get("application/json", ""),
+            headers={name: str(_resolve(doc, expr)) for name, expr in (params.get("Headers") or {}).items()},
+        )
+
+    cors = None
+    cors_spec = api_props.get("Cors")
+    if isinstance(cors_spec, (str, dict)):
+        cors_spec = {"AllowOrigin": cors_spec} if isinstance(cors_spec, str) or "Fn::Sub" in cors_spec else cors_spec
+        cors = Cors(
+            allow_origin=_unquote(str(_resolve(doc, cors_spec.get("AllowOrigin")))),
+            allow_headers=_unquote(str(_resolve(doc, cors_spec.get("AllowHeaders")) or "")),
+            allow_methods=_unquote(str(_resolve(doc, cors_spec.get("AllowMethods")) or "")),
+            max_age=_unquote(str(_resolve(doc, cors_spec.get("MaxAge")) or "")),
         )
 
     return LocalApi(
@@ -204,4 +251,5 @@ def load(template_path: str | Path) -> LocalApi:
         binary_media_types=[t.replace("~1", "/") for t in api_props.get("BinaryMediaTypes") or []],
         stage=str(_param_default(doc, api_props.get("StageName"), "prod")),
         functions=functions,
+        cors=cors,
     )
