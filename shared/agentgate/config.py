@@ -22,6 +22,14 @@ def _env_int(name: str, default: int) -> int:
         return default
 
 
+def _env_float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    try:
+        return float(raw) if raw not in (None, "") else default
+    except ValueError:
+        return default
+
+
 @dataclass(frozen=True)
 class Settings:
     region: str = field(default_factory=lambda: _env("AWS_REGION") or _env("AWS_DEFAULT_REGION", "us-east-1"))
@@ -38,6 +46,9 @@ class Settings:
     chats_table: str = field(default_factory=lambda: _env("AGENTGATE_CHATS_TABLE", "agentgate-chats"))
     files_table: str = field(default_factory=lambda: _env("AGENTGATE_FILES_TABLE", "agentgate-files"))
     responses_table: str = field(default_factory=lambda: _env("AGENTGATE_RESPONSES_TABLE", "agentgate-responses"))
+    workflows_table: str = field(default_factory=lambda: _env("AGENTGATE_WORKFLOWS_TABLE", "agentgate-workflows"))
+    workflow_runs_table: str = field(
+        default_factory=lambda: _env("AGENTGATE_WORKFLOW_RUNS_TABLE", "agentgate-workflow-runs"))
     files_bucket: str = field(default_factory=lambda: _env("AGENTGATE_FILES_BUCKET", "agentgate-files"))
 
     # Keys
@@ -52,6 +63,36 @@ class Settings:
     max_file_bytes: int = field(default_factory=lambda: _env_int("AGENTGATE_MAX_FILE_BYTES", 10 * 1024 * 1024))
     presign_ttl_s: int = field(default_factory=lambda: _env_int("AGENTGATE_PRESIGN_TTL_S", 3600))
 
+    # Workflows (see agentgate.workflows): limits, durable-run timing, the http node.
+    workflow_max_nodes: int = field(default_factory=lambda: _env_int("AGENTGATE_WORKFLOW_MAX_NODES", 100))
+    workflow_max_loop_iterations: int = field(
+        default_factory=lambda: _env_int("AGENTGATE_WORKFLOW_MAX_LOOP_ITERATIONS", 100))
+    # Lambda stops a function at 15 minutes; a run's deadline stays below that.
+    workflow_max_run_s: int = field(default_factory=lambda: _env_int("AGENTGATE_WORKFLOW_MAX_RUN_S", 840))
+    workflow_heartbeat_s: float = field(default_factory=lambda: _env_float("AGENTGATE_WORKFLOW_HEARTBEAT_S", 10.0))
+    # A Running run whose heartbeat is older than this has lost its process: it becomes Fail.
+    workflow_stale_s: float = field(default_factory=lambda: _env_float("AGENTGATE_WORKFLOW_STALE_S", 60.0))
+    # An interrupted run (a question node) waits this long for stream_resume.
+    workflow_resume_ttl_s: int = field(default_factory=lambda: _env_int("AGENTGATE_WORKFLOW_RESUME_TTL_S", 86400))
+    # Outputs larger than this go to S3 (DynamoDB items stop at 400 KB).
+    workflow_inline_output_bytes: int = field(
+        default_factory=lambda: _env_int("AGENTGATE_WORKFLOW_INLINE_OUTPUT_BYTES", 350_000))
+    workflow_max_output_bytes: int = field(
+        default_factory=lambda: _env_int("AGENTGATE_WORKFLOW_MAX_OUTPUT_BYTES", 5 * 1024 * 1024))
+    workflow_definition_max_bytes: int = field(
+        default_factory=lambda: _env_int("AGENTGATE_WORKFLOW_DEFINITION_MAX_BYTES", 200_000))
+    # http node: hosts (exact names, comma separated) that may be called over plain http and
+    # may be private addresses; empty by default: https to public addresses only.
+    http_allow_hosts: tuple[str, ...] = field(default_factory=lambda: tuple(
+        h.strip().lower() for h in _env("AGENTGATE_HTTP_ALLOW_HOSTS").split(",") if h.strip()))
+    http_timeout_s: float = field(default_factory=lambda: _env_float("AGENTGATE_HTTP_TIMEOUT_S", 10.0))
+    http_max_response_bytes: int = field(
+        default_factory=lambda: _env_int("AGENTGATE_HTTP_MAX_RESPONSE_BYTES", 1024 * 1024))
+    # Background work: "local" (a task in this process) or "lambda" (async invoke of the worker).
+    background_mode: str = field(default_factory=lambda: _env("AGENTGATE_BACKGROUND", "local"))
+    background_function: str = field(default_factory=lambda: _env("AGENTGATE_BACKGROUND_FUNCTION"))
+    # Secrets the http node may reference ({{secrets.NAME}}): SSM SecureString parameters under this path.
+    secrets_prefix: str = field(default_factory=lambda: _env("AGENTGATE_SECRETS_PREFIX", "/agentgate/secrets"))
     # Browsers: the origin every answer allows (the template's CorsAllowOrigin; empty = no CORS).
     cors_allow_origin: str = field(default_factory=lambda: _env("AGENTGATE_CORS_ALLOW_ORIGIN"))
 

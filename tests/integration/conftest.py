@@ -64,6 +64,8 @@ def gateway(tmp_path_factory, stub_upstream) -> Gateway:
         OPENAI_API_KEY="sk-stub-upstream",
         AGENTGATE_PROVIDERS=json.dumps({"stub": {"type": "openai", "base_url": stub_upstream, "api_key": "sk-stub"}}),
         PYTHONUNBUFFERED="1",
+        # Workflow http nodes may call local stubs (tests only; empty by default).
+        AGENTGATE_HTTP_ALLOW_HOSTS="127.0.0.1",
     )
     log = open(workdir / "gateway.log", "w")
     proc = subprocess.Popen(
@@ -77,7 +79,7 @@ def gateway(tmp_path_factory, stub_upstream) -> Gateway:
         proc.kill()
         raise
     try:
-        yield Gateway(info["base_url"], info["admin_key"], info)
+        yield Gateway(info["base_url"], info["admin_key"], {**info, "workdir": str(workdir)})
     finally:
         proc.terminate()
         try:

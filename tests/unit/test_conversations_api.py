@@ -173,11 +173,17 @@ def test_bot_check_uses_the_bots_store(aws, alice, as_owner):
     assert _create(client, as_owner("bob", "chat"), bot_id=bot.bot_id).status_code == 404
 
 
+def test_create_without_a_bot(client, alice):
+    """cozepy's examples (workflow_chat_stream, conversation_create) send no bot_id."""
+    r = client.post("/v1/conversation/create", json={}, headers=alice)
+    assert r.status_code == 200, r.text
+    assert r.json()["data"]["id"].isdigit()
+
+
 # ----------------------------------------------------------------------------- bad input
 
 
 @pytest.mark.parametrize("body, status", [
-    ({}, 422),  # bot_id is required
     ({"bot_id": "abc"}, 422),
     ({"bot_id": True}, 422),
     ({"bot_id": BOT, "meta_data": {f"k{i}": "v" for i in range(17)}}, 422),

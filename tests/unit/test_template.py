@@ -51,6 +51,8 @@ def _template_tables():
     "agentgate.store.files:FileRecord",
     "agentgate.store.bots:Bot",
     "agentgate.store.responses:StoredResponse",
+    "agentgate.store.workflows:Workflow",
+    "agentgate.store.workflows:WorkflowRun",
 ])
 def test_table_schemas_match_the_models(model_path):
     import importlib
@@ -68,6 +70,7 @@ def test_table_schemas_match_the_models(model_path):
         "conversations_table": "AGENTGATE_CONVERSATIONS_TABLE", "messages_table": "AGENTGATE_MESSAGES_TABLE",
         "chats_table": "AGENTGATE_CHATS_TABLE", "files_table": "AGENTGATE_FILES_TABLE",
         "responses_table": "AGENTGATE_RESPONSES_TABLE",
+        "workflows_table": "AGENTGATE_WORKFLOWS_TABLE", "workflow_runs_table": "AGENTGATE_WORKFLOW_RUNS_TABLE",
     }
     field = next(f for f in var if table_field(Settings()) == getattr(Settings(), f))
     props = _template_tables()[var[field]]

@@ -96,7 +96,7 @@ class EnterMessage(_Body):
 
 
 class CreateConversation(_Body):
-    bot_id: Id
+    bot_id: Id | None = None  # cozepy's examples create conversations without one
     user_id: Annotated[StrictStr, Field(min_length=1, max_length=128)] | None = None
     name: Annotated[StrictStr, Field(max_length=100)] | None = None
     messages: Annotated[list[EnterMessage], Field(max_length=MESSAGES_MAX)] | None = None
@@ -217,9 +217,9 @@ MessageIdQ = Annotated[str, Query(min_length=1, max_length=64)]
 
 @app.post("/v1/conversation/create")
 def create_conversation(body: CreateConversation, principal: Writer):
-    if bot_is_published(principal.owner_id, body.bot_id) is False:
+    if body.bot_id and bot_is_published(principal.owner_id, body.bot_id) is False:
         raise ApiError(404, "bot not found or not published")
-    conv = store.create_conversation(principal.owner_id, body.bot_id, user_id=body.user_id,
+    conv = store.create_conversation(principal.owner_id, body.bot_id or "", user_id=body.user_id,
                                      meta_data=body.meta_data, name=body.name)
     if body.messages:
         store.add_messages(principal.owner_id, conv.conversation_id, [m.stored() for m in body.messages],

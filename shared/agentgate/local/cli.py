@@ -4,6 +4,8 @@
     agentgate keys create --owner OWNER --name NAME [--scopes chat read] [--expire-ms N]
     agentgate keys list --owner OWNER [--page 1 --size 20]
     agentgate keys revoke --id KEY_ID
+    agentgate workflows apply FILE [--publish] [--base-url URL --key KEY]
+    agentgate workflows secret set --owner OWNER NAME VALUE   (a secret http nodes reference)
     agentgate stub-upstream [--port 8808]   (a local OpenAI-compatible model for tests and benchmarks)
 
 `keys` writes straight into the configured table (AGENTGATE_KEYS_TABLE, AWS credentials and
@@ -70,6 +72,19 @@ def main(argv: list[str] | None = None) -> int:
     revoke = keys_sub.add_parser("revoke")
     revoke.add_argument("--id", required=True)
 
+    workflows = sub.add_parser("workflows", help="apply workflow definitions to a running gateway")
+    wf_sub = workflows.add_subparsers(dest="action", required=True)
+    apply_cmd = wf_sub.add_parser("apply", help="create or update a workflow from a JSON/YAML file")
+    apply_cmd.add_argument("file")
+    apply_cmd.add_argument("--publish", action="store_true", help="publish the new draft as the next version")
+    apply_cmd.add_argument("--base-url", default=None, help="default: AGENTGATE_BASE_URL or .agentgate/dev.json")
+    apply_cmd.add_argument("--key", default=None, help="default: AGENTGATE_API_KEY or .agentgate/dev.json")
+    secret_cmd = wf_sub.add_parser("secret", help="set a secret for {{secrets.NAME}} (SSM SecureString)")
+    secret_cmd.add_argument("op", choices=["set"])
+    secret_cmd.add_argument("--owner", required=True)
+    secret_cmd.add_argument("name")
+    secret_cmd.add_argument("value")
+
     stub = sub.add_parser("stub-upstream", help="a local OpenAI-compatible model (tests, benchmarks)")
     stub.add_argument("--host", default="127.0.0.1")
     stub.add_argument("--port", type=int, default=8808)
@@ -81,6 +96,16 @@ def main(argv: list[str] | None = None) -> int:
         return serve(args.host, args.port, args.template, args.store)
     if args.command == "keys":
         return _keys(args)
+    if args.command == "workflows":
+        if args.action == "apply":
+            from agentgate.local.workflows_cli import apply
+
+            return apply(args.file, args.publish, args.base_url, args.key)
+        from agentgate.workflows import secrets
+
+        secrets.put(args.owner, args.name, args.value)
+        print(json.dumps({"owner": args.owner, "secret": args.name, "set": True}))
+        return 0
     if args.command == "stub-upstream":
         from agentgate.local import stub_upstream
 
