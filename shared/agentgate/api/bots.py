@@ -88,6 +88,16 @@ class WorkflowIdList(_Body):
     ids: Annotated[list[WorkflowIdInfo], Field(max_length=50)] | None = None
 
 
+class BotKnowledge(_Body):
+    """Coze's knowledge object: the bound datasets (auto_call and search_strategy are accepted)."""
+
+    dataset_ids: Annotated[list[LooseId], Field(max_length=10)] | None = None
+    auto_call: bool | None = None
+    search_strategy: StrictInt | None = None
+
+    _ids = field_validator("dataset_ids", mode="before")(lambda v: [coerce_id(x) for x in v] if isinstance(v, list) else v)
+
+
 class BotFields(_Body):
     """What create and update share. None means "not given" (cozepy drops None values)."""
 
@@ -111,8 +121,12 @@ class BotFields(_Body):
         Field(max_length=50),
     ] | None = None
     aliases: Annotated[list[Alias], Field(max_length=10)] | None = None
+    knowledge: BotKnowledge | None = None  # Coze
+    knowledge_ids: Annotated[list[LooseId], Field(max_length=10)] | None = None  # seed 001's agents
 
     _icon = field_validator("icon_file_id", mode="before")(coerce_id)
+    _knowledge = field_validator("knowledge_ids", mode="before")(
+        lambda v: [coerce_id(x) for x in v] if isinstance(v, list) else v)
 
     @field_validator("name")
     @classmethod
@@ -182,6 +196,10 @@ def _draft_values(body: BotFields) -> dict:
         values["tools"] = [p.model_dump() for p in body.plugin_id_list.id_list or []]
     if body.workflow_id_list is not None:
         values["workflows"] = [w.id for w in body.workflow_id_list.ids or []]
+    knowledge_ids = body.knowledge_ids if body.knowledge_ids is not None else (
+        body.knowledge.dataset_ids if body.knowledge is not None else None)
+    if knowledge_ids is not None:
+        values["knowledge_ids"] = list(dict.fromkeys(knowledge_ids))
     return {k: v for k, v in values.items() if v is not None}
 
 
@@ -210,7 +228,7 @@ def coze_bot(s: BotSnapshot) -> dict:
         "prompt_info": {"prompt": s.prompt},
         "onboarding_info": {"prologue": s.onboarding.get("prologue", ""),
                             "suggested_questions": list(s.onboarding.get("suggested_questions") or [])},
-        "knowledge": {"dataset_ids": [], "auto_call": True, "search_strategy": 0},
+        "knowledge": {"dataset_ids": list(s.knowledge_ids), "auto_call": True, "search_strategy": 1},
         "bot_mode": 0,  # single agent
         "plugin_info_list": [
             {"plugin_id": t["plugin_id"], "name": "", "description": "", "icon_url": "",
@@ -232,6 +250,7 @@ def coze_bot(s: BotSnapshot) -> dict:
         "updated_at": s.updated_at,
         # agentgate
         "aliases": s.aliases,
+        "knowledge_ids": list(s.knowledge_ids),
         "model": s.model,
         "temperature": s.temperature,
         "max_tokens": s.max_tokens,
@@ -267,6 +286,30 @@ Admin = Annotated[Principal, Depends(requires(ADMIN))]
 Reader = Annotated[Principal, Depends(requires(READ))]
 
 
+def _check_model(model: str | None) -> None:
+    """A bot's model must resolve (through AGENTGATE_MODEL_ALIASES) to a configured provider."""
+    if not model:
+        return  # the default model (AGENTGATE_DEFAULT_MODEL) applies
+    from agentgate.runner.providers import UnknownModel, check_model
+
+    try:
+        check_model(model)
+    except UnknownModel as err:
+        raise ApiError(400, str(err), param="model") from None
+
+
+def _check_knowledge(principal: Principal, values: dict) -> None:
+    """Bound knowledge bases must be the owner's (404 otherwise, as for any unknown id)."""
+    if values.get("knowledge_ids"):
+        from agentgate.knowledge.bases import get_bases
+        from agentgate.knowledge.errors import KnowledgeError
+
+        try:
+            get_bases(principal.owner_id, values["knowledge_ids"])
+        except KnowledgeError as err:
+            raise ApiError(err.status, err.message, param="knowledge_ids") from err
+
+
 def _write(fn, *args):
     """Run a store write, turning its rule errors into API errors."""
     try:
@@ -291,13 +334,19 @@ def _online(principal: Principal, ref: str | None) -> BotSnapshot:
 
 @app.post("/v1/bot/create")
 def create_bot(body: CreateBot, principal: Admin):
-    bot = _write(store.create_bot, principal.owner_id, _draft_values(body), body.aliases or [])
+    values = _draft_values(body)
+    _check_model(values.get("model"))
+    _check_knowledge(principal, values)
+    bot = _write(store.create_bot, principal.owner_id, values, body.aliases or [])
     return _ok({"bot_id": bot.bot_id})
 
 
 @app.post("/v1/bot/update")
 def update_bot(body: UpdateBot, principal: Admin):
-    bot = _write(store.update_bot, principal.owner_id, body.bot_id, _draft_values(body), body.aliases)
+    values = _draft_values(body)
+    _check_model(values.get("model"))
+    _check_knowledge(principal, values)
+    bot = _write(store.update_bot, principal.owner_id, body.bot_id, values, body.aliases)
     if bot is None:
         raise ApiError(404, NOT_FOUND)
     return _ok({"bot_id": bot.bot_id})
@@ -305,6 +354,10 @@ def update_bot(body: UpdateBot, principal: Admin):
 
 @app.post("/v1/bot/publish")
 def publish_bot(body: PublishBot, principal: Admin):
+    draft = store.get_bot(principal.owner_id, body.bot_id)
+    if draft is None:
+        raise ApiError(404, NOT_FOUND)
+    _check_model(store.draft_snapshot(draft).model)  # providers or aliases may have changed since
     bot = _write(store.publish_bot, principal.owner_id, body.bot_id)
     if bot is None:
         raise ApiError(404, NOT_FOUND)

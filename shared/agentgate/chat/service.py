@@ -192,6 +192,9 @@ async def prepare(inp: TurnInput) -> "Turn":
         raise ApiError(404, CONVERSATION_NOT_FOUND)
 
     spec = bot_spec(bot)
+    knowledge = await _knowledge(inp.owner_id, bot, messages)  # a bot with knowledge_ids retrieves first
+    if knowledge is not None:
+        messages = knowledge.apply(messages)
     window = spec.memory_window
     conversation_id = section_id = None
     create_conv: dict | None = None
@@ -232,10 +235,24 @@ async def prepare(inp: TurnInput) -> "Turn":
         for m in inp.to_store:
             questions.append({"message_id": new_id(), "role": m.role, "content": m.content,
                               "content_type": m.content_type, "type": m.type, "meta_data": m.meta_data})
+        if knowledge is not None and inp.with_chat:  # Coze lists the recall as a verbose message
+            from agentgate.protocols.coze import recall_content
+
+            questions.append({"message_id": new_id(), "role": "assistant", "content": recall_content(knowledge.hits),
+                              "content_type": "text", "type": "verbose", "meta_data": None})
     return Turn(owner_id=inp.owner_id, bot=bot, request=request, conversation_id=conversation_id,
                 section_id=section_id, chat_id=chat_id, answer_id=new_id(), persist=persist and bool(conversation_id),
                 create_conversation=create_conv, questions=questions, user_id=inp.user_id,
-                meta_data=dict(inp.meta_data or {}))
+                meta_data=dict(inp.meta_data or {}), recall=knowledge.event if knowledge is not None else None)
+
+
+async def _knowledge(owner_id: str, bot, messages: list[ChatMessage]):
+    """agentgate.knowledge's passages for this turn (None without knowledge_ids or hits)."""
+    if not getattr(bot, "knowledge_ids", None):
+        return None
+    from agentgate.knowledge import context
+
+    return await asyncio.to_thread(context.for_turn, owner_id, list(bot.knowledge_ids), messages)
 
 
 # ------------------------------------------------------------------------------------- turn
@@ -251,7 +268,7 @@ class Turn:
     def __init__(self, *, owner_id: str, bot, request: TurnRequest, conversation_id: str | None,
                  section_id: str | None, chat_id: str | None, answer_id: str, persist: bool,
                  create_conversation: dict | None, questions: list[dict], user_id: str | None,
-                 meta_data: dict):
+                 meta_data: dict, recall=None):
         self.owner_id = owner_id
         self.bot = bot
         self.request = request
@@ -264,6 +281,7 @@ class Turn:
         self.questions = questions
         self.user_id = user_id
         self.meta_data = meta_data
+        self.recall = recall  # runner.events.Recall: the knowledge this turn retrieved, sent first
         self.created_at = now_s()
         self.created_ms = now_ms()
         # outcome
@@ -431,6 +449,8 @@ class Turn:
         queue = self.control.queue
         ended = False
         try:
+            if self.recall is not None:
+                yield self.recall
             while True:
                 item = await queue.get()
                 self._seen += 1
