@@ -8,10 +8,12 @@ from mangum import Mangum
 
 from agentgate.api.knowledge import app
 from agentgate.knowledge import background
+from agentgate.observability import instrument
 
 _http = Mangum(app, lifespan="off", api_gateway_base_path="/")
 
 
+@instrument
 def handler(event, context):
     if background.is_task(event):
         background.run(event[background.TASK_KEY])

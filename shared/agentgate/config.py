@@ -96,6 +96,14 @@ class Settings:
     # Browsers: the origin every answer allows (the template's CorsAllowOrigin; empty = no CORS).
     cors_allow_origin: str = field(default_factory=lambda: _env("AGENTGATE_CORS_ALLOW_ORIGIN"))
 
+    # Observability (Powertools reads its own POWERTOOLS_* variables too; these are the ones we use).
+    # In Lambda itself: not under `sam local` (whose containers set AWS_SAM_LOCAL), not locally.
+    in_lambda: bool = field(default_factory=lambda: bool(_env("LAMBDA_TASK_ROOT")) and not _env("AWS_SAM_LOCAL"))
+    metrics_namespace: str = field(default_factory=lambda: _env("POWERTOOLS_METRICS_NAMESPACE") or "agentgate")
+    metrics_disabled: bool = field(
+        default_factory=lambda: _env("POWERTOOLS_METRICS_DISABLED", "false").lower() in ("1", "true", "yes", "on")
+    )
+
     # Models
     default_model: str = field(default_factory=lambda: _env("AGENTGATE_DEFAULT_MODEL", "echo"))
     # JSON {"name": "provider/model"}: model names clients bring from elsewhere (qwen-plus, gpt-4,

@@ -7,6 +7,7 @@
     agentgate workflows apply FILE [--publish] [--base-url URL --key KEY]
     agentgate workflows secret set --owner OWNER NAME VALUE   (a secret http nodes reference)
     agentgate stub-upstream [--port 8808]   (a local OpenAI-compatible model for tests and benchmarks)
+    agentgate check-build [--build-dir .aws-sam/build]   (before `sam deploy`: layers have 3.13 bytecode)
 
 `keys` writes straight into the configured table (AGENTGATE_KEYS_TABLE, AWS credentials and
 region from the environment; AGENTGATE_DYNAMODB_ENDPOINT for a local endpoint), to bootstrap a
@@ -108,7 +109,14 @@ def main(argv: list[str] | None = None) -> int:
     stub.add_argument("--host", default="127.0.0.1")
     stub.add_argument("--port", type=int, default=8808)
 
+    check = sub.add_parser("check-build", help="before sam deploy: every layer ships Python 3.13 bytecode")
+    check.add_argument("--build-dir", default=".aws-sam/build")
+
     args = parser.parse_args(argv)
+    if args.command == "check-build":
+        from agentgate.local import buildcheck
+
+        return buildcheck.main(args.build_dir)
     if args.command == "dev":
         from agentgate.local.devserver import serve
 

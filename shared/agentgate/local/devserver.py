@@ -87,6 +87,8 @@ def serve(host: str, port: int, template: str, store: str, workdir: str = ".") -
     os.environ["AGENTGATE_FLUSH_AUTHORIZER_CACHE"] = "false"
     os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "agentgate")
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
+    # No CloudWatch here to read EMF lines; the gateway prints its own access line per request.
+    os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
     # Model names the seeds' and SDKs' examples bring (seed 003's qwen-plus, seed 001's gpt-4,
     # cozepy's doubao-pro-128k) answer with the local default model unless the operator maps them.
     os.environ.setdefault("AGENTGATE_MODEL_ALIASES", json.dumps(
@@ -108,6 +110,9 @@ def serve(host: str, port: int, template: str, store: str, workdir: str = ".") -
     if gateway.api.cors is not None:  # as the template's Globals give it to every function
         os.environ.setdefault("AGENTGATE_CORS_ALLOW_ORIGIN", gateway.api.cors.allow_origin)
     errors = gateway.loader.preload(gateway.api.functions.values())
+    from agentgate import lifecycle
+
+    lifecycle.run_init_hooks()  # what Lambda's init does: clients built before the first request
     for error in errors:
         print(f"warning: {error}", file=sys.stderr)
 
