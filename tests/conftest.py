@@ -19,6 +19,9 @@ os.environ.setdefault("AWS_REGION", "us-east-1")
 os.environ["AWS_ACCESS_KEY_ID"] = "testing"
 os.environ["AWS_SECRET_ACCESS_KEY"] = "testing"
 os.environ.pop("AWS_PROFILE", None)
+# Password hashing stays argon2id, with cheap parameters: the suite hashes hundreds of passwords.
+os.environ.setdefault("AGENTGATE_ARGON2_MEMORY_KIB", "1024")
+os.environ.setdefault("AGENTGATE_ARGON2_TIME_COST", "1")
 for _name in ("AGENTGATE_DYNAMODB_ENDPOINT", "AGENTGATE_S3_ENDPOINT", "OPENAI_BASE_URL", "OPENAI_API_KEY"):
     os.environ.pop(_name, None)
 

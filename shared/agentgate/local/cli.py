@@ -1,6 +1,7 @@
 """The `agentgate` command: the local gateway and the operator's key tools.
 
     agentgate dev [--host 127.0.0.1] [--port 9527] [--template template.yaml] [--store auto|embedded|aws]
+                  [--data-dir .agentgate/data | --ephemeral]
     agentgate keys create --owner OWNER --name NAME [--scopes chat read] [--expire-ms N]
     agentgate keys list --owner OWNER [--page 1 --size 20]
     agentgate keys revoke --id KEY_ID [--api-id REST_API_ID --stage STAGE]
@@ -75,6 +76,11 @@ def main(argv: list[str] | None = None) -> int:
     dev.add_argument("--template", default="template.yaml")
     dev.add_argument("--store", choices=["auto", "embedded", "aws"], default="auto",
                      help="embedded moto (default unless AWS endpoints/credentials are configured) or AWS")
+    keep = dev.add_mutually_exclusive_group()
+    keep.add_argument("--data-dir", default=None, metavar="DIR",
+                      help="where the embedded store keeps its tables and files (default: .agentgate/data)")
+    keep.add_argument("--ephemeral", action="store_true",
+                      help="keep the embedded store in memory only: nothing survives the run, nothing is written")
 
     keys = sub.add_parser("keys", help="manage personal access tokens directly in the table")
     keys_sub = keys.add_subparsers(dest="action", required=True)
@@ -120,7 +126,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "dev":
         from agentgate.local.devserver import serve
 
-        return serve(args.host, args.port, args.template, args.store)
+        return serve(args.host, args.port, args.template, args.store, data_dir=args.data_dir,
+                     ephemeral=args.ephemeral)
     if args.command == "keys":
         return _keys(args)
     if args.command == "workflows":
