@@ -45,6 +45,7 @@ class Settings:
     messages_table: str = field(default_factory=lambda: _env("AGENTGATE_MESSAGES_TABLE", "agentgate-messages"))
     chats_table: str = field(default_factory=lambda: _env("AGENTGATE_CHATS_TABLE", "agentgate-chats"))
     files_table: str = field(default_factory=lambda: _env("AGENTGATE_FILES_TABLE", "agentgate-files"))
+    responses_table: str = field(default_factory=lambda: _env("AGENTGATE_RESPONSES_TABLE", "agentgate-responses"))
     users_table: str = field(default_factory=lambda: _env("AGENTGATE_USERS_TABLE", "agentgate-users"))
     tools_table: str = field(default_factory=lambda: _env("AGENTGATE_TOOLS_TABLE", "agentgate-tools"))
     workflows_table: str = field(default_factory=lambda: _env("AGENTGATE_WORKFLOWS_TABLE", "agentgate-workflows"))

@@ -113,6 +113,9 @@ async def test_upstream_statuses_map_to_sensible_ones(stub, upstream, status, wo
 
 @pytest.mark.anyio
 async def test_a_stalled_upstream_hits_the_idle_timeout_and_is_hung_up_on(stub):
+    # Each test's event loop gets its own SDK client: make it before the idle window (building it
+    # took longer than 0.2 s on a loaded machine, before any byte was asked for).
+    await run(request("warm up"))
     events = await run(request("__stall__"), idle_timeout=1.0)  # room for the first delta on a busy machine
     assert isinstance(events[0], TextDelta)
     assert events[1].code == "upstream_timeout" and events[1].status == 504

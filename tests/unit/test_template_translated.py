@@ -339,6 +339,7 @@ def test_policies_grant_only_what_the_code_uses(cfn):
             assert all("foundation-model/" in r or "inference-profile/" in r for r in resources), resources
             assert not any(r.endswith("/*") or r == "*" for r in resources), resources
     # Only the groups that delete items: bots (a renamed alias), conversations, knowledge (bases and
-    # documents; chunks go by BatchWriteItem) and AgentChat (deleted agents and tools, throttles).
+    # documents; chunks go by BatchWriteItem), AgentChat (deleted agents and tools, throttles) and
+    # chat (DELETE /v1/responses/{id}).
     assert deleters == {"BotsFunctionRole", "ConversationsFunctionRole", "KnowledgeFunctionRole",
-                        "AgentchatFunctionRole"}
+                        "AgentchatFunctionRole", "ChatFunctionRole"}

@@ -20,6 +20,7 @@ from starlette.responses import StreamingResponse
 from agentgate.api.app import create_app
 from agentgate.api.deps import requires
 from agentgate.api.errors import ApiError
+from agentgate.api import responses as responses_api
 from agentgate.auth.principal import Principal
 from agentgate.chat import registry
 from agentgate.chat import service as chat_service
@@ -38,6 +39,7 @@ from agentgate.runner.types import ChatMessage
 log = logging.getLogger(__name__)
 
 app = create_app("chat")
+app.include_router(responses_api.router)  # OpenAI Responses (agentgate.api.responses)
 
 CHAT = requires("chat")
 READ = requires("read")

@@ -17,7 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 log = logging.getLogger(__name__)
 
 OPENAI_PATHS = ("/v1/chat/completions", "/api/v1/chat/completions", "/v1/models", "/api/v1/models",
-                "/api/v1/sessions")
+                "/api/v1/sessions", "/v1/responses", "/api/v1/responses")
 AIFLOWY_PATHS = ("/api/v1/aiBot", "/api/v1/aiWorkflow")
 AGENTCHAT_PATHS = ("/api/v1/upload", "/api/v1/knowledge", "/api/v1/user/", "/api/v1/agent", "/api/v1/tool/",
                    "/api/v1/dialog")
