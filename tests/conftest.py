@@ -19,6 +19,9 @@ os.environ.setdefault("AWS_REGION", "us-east-1")
 os.environ["AWS_ACCESS_KEY_ID"] = "testing"
 os.environ["AWS_SECRET_ACCESS_KEY"] = "testing"
 os.environ.pop("AWS_PROFILE", None)
+# Unit tests read the non-stream Coze chat's answer in its response: let it wait for the turn
+# (the default, 0, answers in_progress at once; tests/unit/test_chat_background.py covers that).
+os.environ.setdefault("AGENTGATE_COZE_CHAT_WAIT_MS", "30000")
 for _name in ("AGENTGATE_DYNAMODB_ENDPOINT", "AGENTGATE_S3_ENDPOINT", "OPENAI_BASE_URL", "OPENAI_API_KEY"):
     os.environ.pop(_name, None)
 
