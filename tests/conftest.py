@@ -78,10 +78,13 @@ def _import_all_models() -> None:
         importlib.import_module(f"agentgate.store.{mod.name}")
 
 
-def principal_header(owner_id: str = "owner-a", scopes: str = "admin", key_id: str = "1000000000000000001") -> dict:
+def principal_header(owner_id: str = "owner-a", scopes: str = "admin", key_id: str = "1000000000000000001",
+                     expired_at: int | str | None = None) -> dict:
     """The header a streaming function (and, in tests, any app) reads its caller from."""
-    ctx = {"requestId": "test-request", "apiId": "local", "stage": "test",
-           "authorizer": {"key_id": key_id, "owner_id": owner_id, "scopes": scopes}}
+    authorizer = {"key_id": key_id, "owner_id": owner_id, "scopes": scopes}
+    if expired_at is not None:
+        authorizer["expired_at"] = expired_at
+    ctx = {"requestId": "test-request", "apiId": "local", "stage": "test", "authorizer": authorizer}
     return {"x-amzn-request-context": json.dumps(ctx)}
 
 

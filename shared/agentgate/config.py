@@ -100,6 +100,9 @@ class Settings:
 
     # Models
     default_model: str = field(default_factory=lambda: _env("AGENTGATE_DEFAULT_MODEL", "echo"))
+    # JSON {"name": "provider/model"}: model names clients bring from elsewhere (qwen-plus, gpt-4,
+    # doubao-pro-128k) resolve through it, at bot save and at chat time.
+    model_aliases: str = field(default_factory=lambda: _env("AGENTGATE_MODEL_ALIASES"))
 
 
 def settings() -> Settings:

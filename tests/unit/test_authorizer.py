@@ -20,7 +20,7 @@ def test_valid_key_is_allowed_for_every_route_with_its_principal(aws):
     # Results are cached per key, so the policy must cover every method and path of the stage.
     assert statement["Resource"] == "arn:aws:execute-api:us-east-1:123456789012:abc123/prod/*/*"
     assert policy["principalId"] == item.id
-    assert policy["context"] == {"key_id": item.id, "owner_id": "alice", "scopes": "chat read"}
+    assert policy["context"] == {"key_id": item.id, "owner_id": "alice", "scopes": "chat read", "expired_at": 0}
 
 
 def test_bare_key_is_accepted(aws):

@@ -267,6 +267,18 @@ Admin = Annotated[Principal, Depends(requires(ADMIN))]
 Reader = Annotated[Principal, Depends(requires(READ))]
 
 
+def _check_model(model: str | None) -> None:
+    """A bot's model must resolve (through AGENTGATE_MODEL_ALIASES) to a configured provider."""
+    if not model:
+        return  # the default model (AGENTGATE_DEFAULT_MODEL) applies
+    from agentgate.runner.providers import UnknownModel, check_model
+
+    try:
+        check_model(model)
+    except UnknownModel as err:
+        raise ApiError(400, str(err), param="model") from None
+
+
 def _write(fn, *args):
     """Run a store write, turning its rule errors into API errors."""
     try:
@@ -291,13 +303,17 @@ def _online(principal: Principal, ref: str | None) -> BotSnapshot:
 
 @app.post("/v1/bot/create")
 def create_bot(body: CreateBot, principal: Admin):
-    bot = _write(store.create_bot, principal.owner_id, _draft_values(body), body.aliases or [])
+    values = _draft_values(body)
+    _check_model(values.get("model"))
+    bot = _write(store.create_bot, principal.owner_id, values, body.aliases or [])
     return _ok({"bot_id": bot.bot_id})
 
 
 @app.post("/v1/bot/update")
 def update_bot(body: UpdateBot, principal: Admin):
-    bot = _write(store.update_bot, principal.owner_id, body.bot_id, _draft_values(body), body.aliases)
+    values = _draft_values(body)
+    _check_model(values.get("model"))
+    bot = _write(store.update_bot, principal.owner_id, body.bot_id, values, body.aliases)
     if bot is None:
         raise ApiError(404, NOT_FOUND)
     return _ok({"bot_id": bot.bot_id})
@@ -305,6 +321,10 @@ def update_bot(body: UpdateBot, principal: Admin):
 
 @app.post("/v1/bot/publish")
 def publish_bot(body: PublishBot, principal: Admin):
+    draft = store.get_bot(principal.owner_id, body.bot_id)
+    if draft is None:
+        raise ApiError(404, NOT_FOUND)
+    _check_model(store.draft_snapshot(draft).model)  # providers or aliases may have changed since
     bot = _write(store.publish_bot, principal.owner_id, body.bot_id)
     if bot is None:
         raise ApiError(404, NOT_FOUND)

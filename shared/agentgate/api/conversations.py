@@ -14,6 +14,7 @@ from typing import Annotated, Literal
 from fastapi import Body, Depends, Query
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictStr, ValidationInfo, field_validator
 
+from agentgate import jsonlimits
 from agentgate.api.app import create_app
 from agentgate.api.deps import requires
 from agentgate.api.errors import ApiError, invalid, not_found
@@ -72,7 +73,9 @@ def _object_string(content: str | None, info: ValidationInfo) -> str | None:
     if content is None or info.data.get("content_type") != "object_string":
         return content
     try:
-        parts = json.loads(content)
+        parts = jsonlimits.loads(content)
+    except jsonlimits.JsonTooDeep as exc:
+        raise ValueError(f"content of type object_string is {exc}") from None
     except ValueError:
         raise ValueError("content of type object_string must be a JSON array") from None
     if not isinstance(parts, list) or not all(isinstance(p, dict) for p in parts):

@@ -5,14 +5,20 @@ from __future__ import annotations
 from fastapi import Request
 
 from agentgate.api.errors import ApiError
-from agentgate.auth.principal import Principal, principal_from_scope, request_context_from_scope
+from agentgate.auth.principal import MISSING, Principal, principal_from_scope, request_context_from_scope
+from agentgate.ids import now_ms
 
 
 def current_principal(request: Request) -> Principal:
+    """The one principal reader. The authorizer's decision may come from its cache (up to the
+    stage's TTL old), so what can lapse meanwhile (the key's expiry) is checked here again."""
     principal = principal_from_scope(request.scope)
     if principal is None:
         # Only reachable when a function is called without the authorizer in front of it.
-        raise ApiError(401, "missing authorization in header")
+        raise ApiError(401, MISSING)
+    reason = principal.refusal(now_ms())
+    if reason is not None:
+        raise ApiError(401, reason)
     return principal
 
 

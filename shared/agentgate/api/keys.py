@@ -63,7 +63,7 @@ class UpdateKey(KeyRef):
 
 
 def _actor(p: Principal) -> management.Actor:
-    return management.Actor(key_id=p.key_id, owner_id=p.owner_id, scopes=p.scopes)
+    return management.Actor(key_id=p.key_id, owner_id=p.owner_id, scopes=p.scopes, expired_at=p.expired_at)
 
 
 def _run(fn, *args, **kwargs):
@@ -118,10 +118,15 @@ def _flush(request: Request) -> None:
 
 @app.post(f"{PAT}/create_personal_access_token_and_permission")
 def create_key(body: CreateKey, principal: Admin):
-    item, plaintext = _run(management.create_key, _actor(principal), body.name, body.expire, body.scopes,
-                           body.owner_id)
+    actor = _actor(principal)
+    item, plaintext = _run(management.create_key, actor, body.name, body.expire, body.scopes, body.owner_id)
     described = management.describe(item)
     described["api_key"] = plaintext  # the only time the plaintext is ever shown
+    _, capped = management.child_expiry(actor, body.expire, item.created_at)
+    described["expire_capped"] = capped
+    if capped:
+        described["expire_note"] = ("expiry capped at the creating key's own expiry: a key never outlives "
+                                    "the key that created it")
     return _ok(described)
 
 

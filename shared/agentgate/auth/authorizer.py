@@ -11,17 +11,12 @@ import logging
 from dataclasses import dataclass
 
 from agentgate.auth import tokens
-from agentgate.auth.principal import Principal
+from agentgate.auth.principal import DISABLED, EXPIRED, INVALID, MISSING, Principal  # noqa: F401
 from agentgate.config import settings
 from agentgate.ids import now_ms
 from agentgate.store import keys as key_store
 
 log = logging.getLogger(__name__)
-
-MISSING = "missing authorization in header"
-INVALID = "api key invalid"
-EXPIRED = "api key expired"
-DISABLED = "api key disabled"
 
 
 @dataclass(frozen=True)
@@ -53,7 +48,8 @@ def decide(authorization: str | None) -> Decision:
             key_store.touch_last_used(key_hash, now, s.last_used_interval_ms)
         except Exception:  # bookkeeping must never lock a valid key out
             log.warning("last_used_at update failed for key %s", item.id, exc_info=True)
-    return Decision(Principal(key_id=item.id, owner_id=item.owner_id, scopes=tuple(item.scopes)))
+    return Decision(Principal(key_id=item.id, owner_id=item.owner_id, scopes=tuple(item.scopes),
+                              expired_at=int(item.expired_at or 0)))
 
 
 def _api_wildcard(method_arn: str) -> str:

@@ -18,6 +18,9 @@ log = logging.getLogger(__name__)
 _local_hooks: list[Callable[[], None]] = []
 _apigateway = None  # one client per process, made on the first key change
 
+# template.yaml's AuthorizerCacheSeconds default: how long a stage may serve a cached allow.
+DEFAULT_TTL_S = 300
+
 
 def register_local_flush(hook: Callable[[], None]) -> None:
     _local_hooks.append(hook)
@@ -28,13 +31,8 @@ def flush(api_id: str | None, stage: str | None) -> None:
         hook()
     if _local_hooks or not settings().flush_authorizer_cache or not api_id or not stage:
         return
-    global _apigateway
     try:
-        if _apigateway is None:
-            import boto3  # lazily: only key changes pay for the client
-
-            _apigateway = boto3.client("apigateway")
-        client = _apigateway
+        client = _client()
     except Exception:
         log.exception("no API Gateway client to flush the authorizer cache of %s", api_id)
         return
@@ -45,8 +43,24 @@ def flush(api_id: str | None, stage: str | None) -> None:
     except Exception:
         log.exception("listing the stages of %s failed; flushing %s only", api_id, stage)
     for name in stages:
-        try:
-            client.flush_stage_authorizers_cache(restApiId=api_id, stageName=name)
-        except Exception:
-            # The key is already changed in the table; a cached allow lives at most the cache TTL.
-            log.exception("flushing the authorizer cache failed for %s/%s", api_id, name)
+        flush_stage(api_id, name)
+
+
+def _client():
+    global _apigateway
+    if _apigateway is None:
+        import boto3  # lazily: only key changes pay for the client
+
+        _apigateway = boto3.client("apigateway")
+    return _apigateway
+
+
+def flush_stage(api_id: str, stage: str) -> str | None:
+    """Flush one deployed stage's authorizer cache; None when done, else why it failed."""
+    try:
+        _client().flush_stage_authorizers_cache(restApiId=api_id, stageName=stage)
+        return None
+    except Exception as exc:
+        # The key is already changed in the table; a cached allow lives at most the cache TTL.
+        log.exception("flushing the authorizer cache failed for %s/%s", api_id, stage)
+        return f"{type(exc).__name__}: {exc}"

@@ -32,6 +32,7 @@ class Actor:
     key_id: str
     owner_id: str
     scopes: tuple[str, ...]
+    expired_at: int = 0  # the acting key's own expiry (ms; 0 = never): no child outlives it
 
     @property
     def is_root(self) -> bool:
@@ -67,6 +68,18 @@ def _target_owner(actor: Actor, owner_id: str | None) -> str:
     return owner_id
 
 
+def child_expiry(actor: Actor, expire_ms: int, now: int) -> tuple[int, bool]:
+    """(expired_at, capped) of a key `actor` creates with lifetime `expire_ms` (0 = never).
+
+    A key never outlives the key that created it: an expiring actor's child expires at the
+    actor's expiry at the latest, also when it asked for `expire: 0` (capped, not refused: the
+    answer says so in `expire_capped`)."""
+    wanted = now + expire_ms if expire_ms else 0
+    if actor.expired_at and (wanted == 0 or wanted > actor.expired_at):
+        return actor.expired_at, True
+    return wanted, False
+
+
 def create_key(actor: Actor, name: str, expire_ms: int = 0, scopes=None, owner_id: str | None = None
                ) -> tuple[ApiKey, str]:
     """Create a key; returns the stored item and the plaintext (shown once, never stored)."""
@@ -76,6 +89,7 @@ def create_key(actor: Actor, name: str, expire_ms: int = 0, scopes=None, owner_i
     granted = _check_scopes(actor, scopes)
     plaintext = tokens.generate()
     now = now_ms()
+    expired_at, _ = child_expiry(actor, expire_ms, now)
     item = ApiKey(
         key_hash=tokens.hash_key(plaintext),
         id=new_id(),
@@ -85,7 +99,7 @@ def create_key(actor: Actor, name: str, expire_ms: int = 0, scopes=None, owner_i
         scopes=granted,
         status=key_store.STATUS_ACTIVE,
         enabled=1,
-        expired_at=now + expire_ms if expire_ms else 0,
+        expired_at=expired_at,
         created_at=now,
         updated_at=now,
         last_used_at=0,

@@ -231,6 +231,18 @@ def _by_file_url(owner_id: str, url: Any, budget: int) -> list[dict]:
     return _cached((owner_id, "key", key, budget), lambda: _attachment(owner_id, budget, file_url=url))
 
 
+def _internal_url(url: str) -> bool:
+    from urllib.parse import urlsplit
+
+    from agentgate.files import hosts
+
+    try:
+        host = urlsplit(url).hostname
+    except ValueError:  # e.g. an unbalanced [ in the netloc
+        return True
+    return not host or hosts.is_internal(host)
+
+
 def _image(owner_id: str, url: Any, detail: Any, budget: int) -> list[dict]:
     """An image reference: ours -> the owner's file; anything else passes through as given."""
     if not isinstance(url, str) or not url.strip():
@@ -241,6 +253,8 @@ def _image(owner_id: str, url: Any, detail: Any, budget: int) -> list[dict]:
     else:
         if not url.startswith(("data:", "http://", "https://")):
             raise ApiError(400, "an image url must be an http(s) or data: URL", param="image_url.url")
+        if not url.startswith("data:") and _internal_url(url):
+            raise ApiError(400, "an image url points at a private or local address", param="image_url.url")
         parts = [{"type": "image_url", "image_url": {"url": url}}]
     if isinstance(detail, str):
         for part in parts:

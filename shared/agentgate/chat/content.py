@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from agentgate import jsonlimits
 from agentgate.api.errors import ApiError
 from agentgate.chat.attachments import resolve_parts
 from agentgate.runner.types import ChatMessage
@@ -58,7 +59,7 @@ def from_stored(owner_id: str, content: str, content_type: str) -> str | list[di
     if content_type != "object_string":
         return content
     try:
-        items = json.loads(content)
+        items = jsonlimits.loads(content)
         if not isinstance(items, list):
             return content
         # Leniently: a file that cannot be used any more becomes a note, not a failed turn.

@@ -10,10 +10,9 @@ server never downloads an arbitrary URL (SSRF).
 from __future__ import annotations
 
 import base64
-import ipaddress
 from urllib.parse import urlsplit
 
-from agentgate.files import service, sniff, storage
+from agentgate.files import hosts, service, sniff, storage
 from agentgate.files.errors import FileUnusable
 from agentgate.store.files import FileRecord
 
@@ -65,14 +64,18 @@ def record_parts(record: FileRecord, *, budget_chars: int = 20000, inline_image_
 def _url_parts(owner_id: str, url: str, budget_chars: int, inline_image_max: int) -> list[dict]:
     if url.startswith(_DATA_IMAGE_PREFIXES):
         return [{"type": "image_url", "image_url": {"url": url}}]
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    try:
+        parts = urlsplit(url)
+        hostname = parts.hostname
+    except ValueError:  # e.g. "http://[::1" (an unbalanced bracket)
+        raise FileUnusable(400, "file_url is not a valid URL") from None
+    if parts.scheme not in ("http", "https") or not hostname:
         raise FileUnusable(400, "file_url must be an http(s) URL")
     key = storage.key_from_url(url)
     if key is not None:
         return record_parts(_record_for_key(owner_id, key), budget_chars=budget_chars,
                             inline_image_max=inline_image_max)
-    if _internal_host(parts.hostname):
+    if hosts.is_internal(hostname):
         raise FileUnusable(400, "file_url points at a private or local address")
     if parts.path.lower().endswith(_IMAGE_EXTENSIONS):
         # The model provider fetches it, as with any image URL a client sends.
@@ -89,14 +92,3 @@ def _record_for_key(owner_id: str, key: str) -> FileRecord:
     if record is None or record.s3_key != key:
         raise FileUnusable(404, "file not found for this file_url")
     return record
-
-
-def _internal_host(host: str) -> bool:
-    host = host.strip("[]").lower()
-    if host == "localhost" or host.endswith((".localhost", ".internal", ".local")):
-        return True
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return not address.is_global

@@ -93,7 +93,7 @@ def _text_kind(data: bytes, file_name: str) -> str:
         try:
             json.loads(data.decode("utf-8-sig"))
             return JSON
-        except ValueError:
+        except (ValueError, RecursionError):  # nested too deep to parse is text too, never a 500
             pass
     return TEXT
 

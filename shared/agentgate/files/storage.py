@@ -83,6 +83,13 @@ def key_from_url(url: str) -> str | None:
 
     Only the location is checked: the caller then proves the key belongs to the right owner.
     """
+    try:
+        return _key_from_url(url)
+    except ValueError:  # not a URL at all ("http://[::1", a port out of range): not ours
+        return None
+
+
+def _key_from_url(url: str) -> str | None:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         return None

@@ -3,7 +3,7 @@
     agentgate dev [--host 127.0.0.1] [--port 9527] [--template template.yaml] [--store auto|embedded|aws]
     agentgate keys create --owner OWNER --name NAME [--scopes chat read] [--expire-ms N]
     agentgate keys list --owner OWNER [--page 1 --size 20]
-    agentgate keys revoke --id KEY_ID
+    agentgate keys revoke --id KEY_ID [--api-id REST_API_ID --stage STAGE]
     agentgate workflows apply FILE [--publish] [--base-url URL --key KEY]
     agentgate workflows secret set --owner OWNER NAME VALUE   (a secret http nodes reference)
     agentgate stub-upstream [--port 8808]   (a local OpenAI-compatible model for tests and benchmarks)
@@ -40,7 +40,24 @@ def _keys(args) -> int:
             print(json.dumps({"api_keys": [management.describe(i) for i in items], "total": total}, indent=2))
         elif args.action == "revoke":
             item = management.delete_key(actor, args.id)
-            print(json.dumps({"id": item.id, "deleted": True}))
+            out = {"id": item.id, "deleted": True}
+            if args.api_id and args.stage:
+                from agentgate.auth import cache as authorizer_cache
+
+                failure = authorizer_cache.flush_stage(args.api_id, args.stage)
+                out["authorizer_cache"] = "flushed" if failure is None else f"flush failed ({failure})"
+            else:
+                failure = "not flushed"
+                out["authorizer_cache"] = "not flushed (no --api-id/--stage)"
+            if failure is not None:
+                from agentgate.auth.cache import DEFAULT_TTL_S
+
+                out["cached_for_up_to_s"] = DEFAULT_TTL_S
+                print(f"warning: a deployed stage's authorizer cache may still accept this key for up to "
+                      f"its AuthorizerCacheSeconds ({DEFAULT_TTL_S} s by default); pass --api-id and --stage "
+                      f"to flush it now (needs apigateway:DELETE on the stage's authorizer cache)",
+                      file=sys.stderr)
+            print(json.dumps(out))
     except management.KeyRuleError as err:
         print(f"error: {err.message}", file=sys.stderr)
         return 1
@@ -71,6 +88,8 @@ def main(argv: list[str] | None = None) -> int:
     listing.add_argument("--size", type=int, default=20)
     revoke = keys_sub.add_parser("revoke")
     revoke.add_argument("--id", required=True)
+    revoke.add_argument("--api-id", default=None, help="REST API id of a deployed stage whose authorizer cache to flush")
+    revoke.add_argument("--stage", default=None, help="that stage's name (template parameter StageName)")
 
     workflows = sub.add_parser("workflows", help="apply workflow definitions to a running gateway")
     wf_sub = workflows.add_subparsers(dest="action", required=True)

@@ -71,6 +71,10 @@ def ensure_root_key(dev_file: Path) -> str:
     return plaintext
 
 
+LOCAL_MODEL_ALIASES = ("qwen-plus", "gpt-4", "gpt-4o", "gpt-4o-mini", "gpt-3.5-turbo", "doubao-pro-128k",
+                       "doubao-pro-32k")
+
+
 def serve(host: str, port: int, template: str, store: str, workdir: str = ".") -> int:
     import uvicorn
 
@@ -83,6 +87,10 @@ def serve(host: str, port: int, template: str, store: str, workdir: str = ".") -
     os.environ["AGENTGATE_FLUSH_AUTHORIZER_CACHE"] = "false"
     os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "agentgate")
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
+    # Model names the seeds' and SDKs' examples bring (seed 003's qwen-plus, seed 001's gpt-4,
+    # cozepy's doubao-pro-128k) answer with the local default model unless the operator maps them.
+    os.environ.setdefault("AGENTGATE_MODEL_ALIASES", json.dumps(
+        {name: os.environ.get("AGENTGATE_DEFAULT_MODEL") or "echo" for name in LOCAL_MODEL_ALIASES}))
 
     info: dict = {}
     if _should_embed(store):

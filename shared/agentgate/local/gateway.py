@@ -20,6 +20,7 @@ import sys
 import threading
 import time
 import uuid
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -28,6 +29,7 @@ from urllib.parse import parse_qsl
 import anyio
 
 from agentgate.auth import cache as authorizer_cache
+from agentgate.ids import now_ms
 from agentgate.local.template import Function, LocalApi, Route
 
 log = logging.getLogger("agentgate.gateway")
@@ -115,27 +117,61 @@ class _CachedDecision:
     principal_id: str
     expires: float
 
+    def key_expired(self, at_ms: int) -> bool:
+        """An allow for a key that has expired since: never served from the cache."""
+        raw = self.context.get("expired_at") or "0"
+        try:
+            expired_at = int(raw)
+        except ValueError:
+            return False
+        return self.allowed and expired_at > 0 and at_ms >= expired_at
+
 
 class AuthorizerCache:
-    """API Gateway's authorizer result cache: per identity-source value, for the TTL."""
+    """API Gateway's authorizer result cache: per identity-source value, for the TTL, bounded.
 
-    def __init__(self, ttl_seconds: int):
+    An LRU of at most `max_entries` decisions; identity values longer than `max_key_chars` are
+    never cached (a real key is ~50 characters; API Gateway refuses headers over 10 KB anyway), so
+    junk headers cost one authorizer call each and no memory. An allow whose key has expired
+    since is dropped, so the authorizer runs again and answers "api key expired" at once.
+    """
+
+    MAX_ENTRIES = 1000
+    MAX_KEY_CHARS = 8192
+
+    def __init__(self, ttl_seconds: int, max_entries: int = MAX_ENTRIES, max_key_chars: int = MAX_KEY_CHARS):
         self.ttl = ttl_seconds
-        self._items: dict[str, _CachedDecision] = {}
+        self.max_entries = max_entries
+        self.max_key_chars = max_key_chars
+        self._items: OrderedDict[str, _CachedDecision] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._items)
 
     def get(self, key: str) -> _CachedDecision | None:
-        item = self._items.get(key)
-        if item and item.expires > time.monotonic():
+        with self._lock:
+            item = self._items.get(key)
+            if item is None:
+                return None
+            if item.expires <= time.monotonic() or item.key_expired(now_ms()):
+                del self._items[key]
+                return None
+            self._items.move_to_end(key)
             return item
-        self._items.pop(key, None)
-        return None
 
     def put(self, key: str, item: _CachedDecision) -> None:
-        if self.ttl > 0:
+        if self.ttl <= 0 or len(key) > self.max_key_chars or self.max_entries <= 0:
+            return
+        with self._lock:
             self._items[key] = item
+            self._items.move_to_end(key)
+            while len(self._items) > self.max_entries:
+                self._items.popitem(last=False)
 
     def clear(self) -> None:
-        self._items.clear()
+        with self._lock:
+            self._items.clear()
 
 
 def _policy_allows(policy: dict, method_arn: str) -> bool:

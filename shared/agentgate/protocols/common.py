@@ -3,11 +3,11 @@ ApiError the route renders in the caller's protocol shape (nothing is stored bef
 
 from __future__ import annotations
 
-import json
 from typing import TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from agentgate import jsonlimits
 from agentgate.api.errors import ApiError
 
 M = TypeVar("M", bound=BaseModel)
@@ -17,7 +17,9 @@ def load_json_object(raw: bytes, status: int = 400) -> dict:
     if not raw or not raw.strip():
         raise ApiError(status, "the request body must be a JSON object")
     try:
-        body = json.loads(raw)
+        body = jsonlimits.loads(raw)
+    except jsonlimits.JsonTooDeep as exc:
+        raise ApiError(400, f"the request body is {exc}") from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise ApiError(400, f"malformed JSON body: {exc}") from None
     if not isinstance(body, dict):

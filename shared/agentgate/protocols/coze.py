@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, field_validator, model_validator
 
+from agentgate import jsonlimits
 from agentgate.ids import now_s
 from agentgate.ids import coerce_id
 from agentgate.protocols.common import load_json_object, parse
@@ -42,7 +43,9 @@ def _check_meta(value: dict | None) -> dict | None:
 def parse_object_string(content: str) -> list[dict]:
     """An object_string content: a JSON list of {type: text|file|image|audio, text|file_id|file_url}."""
     try:
-        items = json.loads(content)
+        items = jsonlimits.loads(content)
+    except jsonlimits.JsonTooDeep as exc:
+        raise ValueError(f"an object_string content is {exc}") from None
     except ValueError:
         raise ValueError("an object_string content must be a JSON list of objects") from None
     if not isinstance(items, list) or not items or not all(isinstance(i, dict) for i in items):

@@ -7,13 +7,17 @@ that never calls them.
 from __future__ import annotations
 
 import importlib
+import json
+import logging
 import os
 from typing import Any
+
+from agentgate.config import settings
 
 from agentgate.runner.providers.base import Provider, UnknownModel
 from agentgate.runner.providers.config import ProviderConfig, load_providers
 
-__all__ = ["Provider", "UnknownModel", "get_provider", "known_providers"]
+__all__ = ["Provider", "UnknownModel", "check_model", "get_provider", "known_providers", "model_aliases"]
 
 # type -> (module, class); each class is built as cls(config).
 _IMPLEMENTATIONS = {
@@ -22,8 +26,11 @@ _IMPLEMENTATIONS = {
     "bedrock": ("agentgate.runner.providers.bedrock", "BedrockProvider"),
 }
 
+log = logging.getLogger(__name__)
+
 _instances: dict[ProviderConfig, Any] = {}
 _configs: tuple[str, dict[str, ProviderConfig]] | None = None
+_aliases: tuple[str, dict[str, str]] | None = None
 
 
 def _current_configs() -> dict[str, ProviderConfig]:
@@ -39,24 +46,64 @@ def known_providers() -> list[str]:
     return sorted(_current_configs())
 
 
+def model_aliases() -> dict[str, str]:
+    """AGENTGATE_MODEL_ALIASES: {"qwen-plus": "qwen/qwen-plus", "gpt-4": "openai/gpt-4", ...}.
+    Entries that are not name -> string are skipped with a warning."""
+    global _aliases
+    raw = settings().model_aliases
+    if _aliases is None or _aliases[0] != raw:
+        parsed: dict[str, str] = {}
+        if raw.strip():
+            try:
+                data = json.loads(raw)
+            except ValueError:
+                data = None
+            if not isinstance(data, dict):
+                log.warning("AGENTGATE_MODEL_ALIASES must be a JSON object of name -> provider/model; ignored")
+                data = {}
+            for name, target in data.items():
+                if isinstance(target, str) and target.strip() and str(name).strip():
+                    parsed[str(name).strip()] = target.strip()
+                else:
+                    log.warning("AGENTGATE_MODEL_ALIASES[%r] is not a provider/model string; skipped", name)
+        _aliases = (raw, parsed)
+    return _aliases[1]
+
+
+def _resolve(model_name: str) -> tuple[ProviderConfig, str]:
+    configs = _current_configs()
+    given = (model_name or "").strip()
+    name = model_aliases().get(given, given)
+    prefix, _, model = name.partition("/")
+    config = configs.get(prefix)
+    if config is None:
+        hint = "" if "/" in name else " (write it as 'provider/model', e.g. 'openai/gpt-4o-mini')"
+        via = f" (alias of {given!r})" if name != given else ""
+        aliases = sorted(model_aliases())
+        alias_note = f"; model aliases: {', '.join(aliases)}" if aliases else ""
+        raise UnknownModel(
+            f"unknown model {name!r}{via}{hint}; known providers: {', '.join(sorted(configs))}{alias_note}"
+        )
+    if not model and config.type != "echo":
+        raise UnknownModel(f"model {name!r} names provider {prefix!r} but no model: use '{prefix}/<model>'")
+    return config, model
+
+
+def check_model(model_name: str) -> str:
+    """The provider/model `model_name` resolves to (through the aliases), or UnknownModel.
+    Cheap: no provider SDK is imported."""
+    config, model = _resolve(model_name)
+    return f"{config.name}/{model}" if model else config.name
+
+
 def get_provider(model_name: str) -> tuple[Provider, str]:
-    """Split "provider/model" and return (provider, model).
+    """Resolve a model alias, split "provider/model" and return (provider, model).
 
     "openai/gpt-4o-mini" -> (openai provider, "gpt-4o-mini"); "echo" and "echo/anything" -> echo.
     Only the first "/" splits, so Bedrock ARNs and "org/model" names pass through whole.
     Raises UnknownModel (a ValueError) naming the known providers.
     """
-    configs = _current_configs()
-    name = (model_name or "").strip()
-    prefix, _, model = name.partition("/")
-    config = configs.get(prefix)
-    if config is None:
-        hint = "" if "/" in name else " (write it as 'provider/model', e.g. 'openai/gpt-4o-mini')"
-        raise UnknownModel(
-            f"unknown model {name!r}{hint}; known providers: {', '.join(sorted(configs))}"
-        )
-    if not model and config.type != "echo":
-        raise UnknownModel(f"model {name!r} names provider {prefix!r} but no model: use '{prefix}/<model>'")
+    config, model = _resolve(model_name)
     provider = _instances.get(config)
     if provider is None:
         module, cls = _IMPLEMENTATIONS[config.type]
