@@ -172,7 +172,8 @@ class _Secrets:
 def test_http_node_refuses_private_addresses_and_plain_http(local_server, monkeypatch):
     monkeypatch.delenv("AGENTGATE_HTTP_ALLOW_HOSTS", raising=False)
     for url in (f"http://127.0.0.1:{local_server}/x", f"https://127.0.0.1:{local_server}/x",
-                "https://169.254.169.254/latest/meta-data", "https://localhost/x", "https://10.0.0.1/x"):
+                "https://169.254.169.254/latest/meta-data", "https://localhost/x", "https://10.0.0.1/x",
+                "https://2852039166/latest", "https://0x7f000001/x", "https://[::ffff:169.254.169.254]/x"):
         failed = run(http_doc(url))[-1]
         assert isinstance(failed, Failed), url
         assert "private or local" in failed.message or "only https" in failed.message, failed.message
