@@ -431,9 +431,11 @@ def part3(info: dict, stub_url: str, bot_id: str, ttft: dict) -> dict | None:
         ops = [" + ".join(a["ops"]) or "none" for a in auth]
         line("authorizer on a cache miss (1st / 2nd / 3rd call)", "; ".join(ops), "cached 300 s by API GW")
     first_turn = out.get("first_turn")
+    if out.get("init_ms") is not None:
+        line("chat's init hooks (imports + clients, paid in Lambda's init)", ms(out["init_ms"], 0), "no budget")
     if first_turn and first_turn.get("to_first_byte_ms") is not None:
         line("chat's first turn after a cold import: request -> first byte", ms(first_turn["to_first_byte_ms"], 0),
-             "lazy imports + clients")
+             "<= 400 ms", first_turn["to_first_byte_ms"] <= 400)
         line("  of which request -> upstream reached", ms(first_turn["to_upstream_ms"] or float("nan"), 0),
              "pynamodb/botocore, openai SDK")
     nm_runs = sc.get("openai, no memory")

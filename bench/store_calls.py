@@ -138,6 +138,11 @@ async def main() -> dict:
     from agentgate.api.chat import app
     from agentgate.chat import service as chat_service
     from agentgate.chat.metrics import count_store_calls
+    from agentgate import lifecycle
+
+    # What Lambda's init does before the first request (agentgate.lifecycle): imports and clients.
+    init_ms = lifecycle.run_init_hooks()
+    rss["after the init hooks"] = current_rss_kb()
 
     runner_started: list[int] = []
     real_run_turn = chat_service._run_turn
@@ -164,7 +169,7 @@ async def main() -> dict:
         return {"bot_id": bot_id, "user_id": "bench", "stream": True, "auto_save_history": True,
                 "additional_messages": [{"role": "user", "content": text, "content_type": "text"}]}
 
-    result: dict = {"scenarios": {}, "errors": []}
+    result: dict = {"scenarios": {}, "errors": [], "init_ms": init_ms}
     last_conversation: dict = {}
     with count_store_calls() as calls:
         rec = Recorder(calls)

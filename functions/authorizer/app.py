@@ -1,12 +1,13 @@
 """Lambda REQUEST authorizer: Authorization header -> MD5 -> one GetItem -> allow */* or deny."""
 
-from aws_lambda_powertools import Logger
-
+from agentgate import lifecycle
 from agentgate.auth.authorizer import handle
+from agentgate.observability import instrument
+from agentgate.store import base
 
-logger = Logger(service="agentgate-authorizer")
+lifecycle.at_init(base.prime)  # the DynamoDB client, built in init rather than by the first request
 
 
-@logger.inject_lambda_context(log_event=False)  # the event holds the key: never log it
+@instrument  # never logs the event: it holds the key
 def handler(event, context):
     return handle(event, context)

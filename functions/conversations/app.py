@@ -1,7 +1,13 @@
-"""Lambda entry point of the conversations endpoint group (buffered, behind Mangum)."""
+"""Lambda entry point of the conversations endpoint group (buffered, behind Mangum; SnapStart)."""
 
 from mangum import Mangum
 
 from agentgate.api.conversations import app
+from agentgate.observability import instrument
 
-handler = Mangum(app, lifespan="off", api_gateway_base_path="/")
+_asgi = Mangum(app, lifespan="off", api_gateway_base_path="/")
+
+
+@instrument
+def handler(event, context):
+    return _asgi(event, context)

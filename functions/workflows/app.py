@@ -4,5 +4,11 @@ Web Adapter (response streaming). `handler` serves the same app buffered, for `s
 from mangum import Mangum
 
 from agentgate.api.workflows import app
+from agentgate.observability import instrument
 
-handler = Mangum(app, lifespan="off", api_gateway_base_path="/")
+_asgi = Mangum(app, lifespan="off", api_gateway_base_path="/")
+
+
+@instrument
+def handler(event, context):
+    return _asgi(event, context)

@@ -98,11 +98,47 @@ class Settings:
     # Browsers: the origin every answer allows (the template's CorsAllowOrigin; empty = no CORS).
     cors_allow_origin: str = field(default_factory=lambda: _env("AGENTGATE_CORS_ALLOW_ORIGIN"))
 
+    # Observability (Powertools reads its own POWERTOOLS_* variables too; these are the ones we use).
+    # In Lambda itself: not under `sam local` (whose containers set AWS_SAM_LOCAL), not locally.
+    in_lambda: bool = field(default_factory=lambda: bool(_env("LAMBDA_TASK_ROOT")) and not _env("AWS_SAM_LOCAL"))
+    metrics_namespace: str = field(default_factory=lambda: _env("POWERTOOLS_METRICS_NAMESPACE") or "agentgate")
+    metrics_disabled: bool = field(
+        default_factory=lambda: _env("POWERTOOLS_METRICS_DISABLED", "false").lower() in ("1", "true", "yes", "on")
+    )
+
     # Models
     default_model: str = field(default_factory=lambda: _env("AGENTGATE_DEFAULT_MODEL", "echo"))
     # JSON {"name": "provider/model"}: model names clients bring from elsewhere (qwen-plus, gpt-4,
     # doubao-pro-128k) resolve through it, at bot save and at chat time.
     model_aliases: str = field(default_factory=lambda: _env("AGENTGATE_MODEL_ALIASES"))
+
+    # Knowledge bases (agentgate.knowledge)
+    knowledge_table: str = field(default_factory=lambda: _env("AGENTGATE_KNOWLEDGE_TABLE", "agentgate-knowledge"))
+    knowledge_documents_table: str = field(
+        default_factory=lambda: _env("AGENTGATE_KNOWLEDGE_DOCUMENTS_TABLE", "agentgate-knowledge-documents"))
+    knowledge_chunks_table: str = field(
+        default_factory=lambda: _env("AGENTGATE_KNOWLEDGE_CHUNKS_TABLE", "agentgate-knowledge-chunks"))
+    knowledge_max_bases: int = field(default_factory=lambda: _env_int("AGENTGATE_KNOWLEDGE_MAX_BASES", 100))
+    knowledge_max_documents: int = field(default_factory=lambda: _env_int("AGENTGATE_KNOWLEDGE_MAX_DOCUMENTS", 1000))
+    # how many knowledge bases one retrieval (or one bot) may search
+    knowledge_max_per_query: int = field(default_factory=lambda: _env_int("AGENTGATE_KNOWLEDGE_MAX_PER_QUERY", 10))
+    knowledge_max_text_chars: int = field(
+        default_factory=lambda: _env_int("AGENTGATE_KNOWLEDGE_MAX_TEXT_CHARS", 2_000_000))
+    knowledge_chunk_size: int = field(default_factory=lambda: _env_int("AGENTGATE_KNOWLEDGE_CHUNK_SIZE", 800))
+    knowledge_chunk_overlap: int = field(default_factory=lambda: _env_int("AGENTGATE_KNOWLEDGE_CHUNK_OVERLAP", 100))
+    # documents longer than this (characters) are indexed in the background
+    knowledge_sync_chars: int = field(default_factory=lambda: _env_int("AGENTGATE_KNOWLEDGE_SYNC_CHARS", 50_000))
+    # "" (lexical only), "hash" (offline hashed n-grams), "bedrock/amazon.titan-embed-text-v2:0",
+    # "openai/text-embedding-3-small" or "<provider from AGENTGATE_PROVIDERS>/<model>"
+    embeddings: str = field(default_factory=lambda: _env("AGENTGATE_EMBEDDINGS", ""))
+    embedding_dims: int = field(default_factory=lambda: _env_int("AGENTGATE_EMBEDDING_DIMS", 1024))
+    # S3 Vectors bucket for chunk vectors; "" keeps vectors beside the chunks in DynamoDB (small bases)
+    vector_bucket: str = field(default_factory=lambda: _env("AGENTGATE_VECTOR_BUCKET", ""))
+    # the chat turn's knowledge budget: chunks recalled and characters put in front of the model
+    knowledge_top_k: int = field(default_factory=lambda: _env_int("AGENTGATE_KNOWLEDGE_TOP_K", 5))
+    # the function that indexes large documents (template: KnowledgeWorkerFunction); "" = a local thread
+    knowledge_worker: str = field(default_factory=lambda: _env("AGENTGATE_KNOWLEDGE_WORKER", ""))
+    knowledge_context_chars: int = field(default_factory=lambda: _env_int("AGENTGATE_KNOWLEDGE_CONTEXT_CHARS", 6000))
 
 
 def settings() -> Settings:

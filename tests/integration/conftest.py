@@ -53,10 +53,7 @@ def stub_upstream():
     stop()
 
 
-@pytest.fixture(scope="session")
-def gateway(tmp_path_factory, stub_upstream) -> Gateway:
-    workdir = tmp_path_factory.mktemp("gateway")
-    port = _free_port()
+def gateway_env(stub_upstream: str) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AGENTGATE_", "AWS_"))}
     env.update(
         AGENTGATE_ECHO_DELAY_MS="0",
@@ -67,23 +64,70 @@ def gateway(tmp_path_factory, stub_upstream) -> Gateway:
         # Workflow http nodes may call local stubs (tests only; empty by default).
         AGENTGATE_HTTP_ALLOW_HOSTS="127.0.0.1",
     )
-    log = open(workdir / "gateway.log", "w")
+    return env
+
+
+class Running:
+    """One `agentgate dev` subprocess started by launch(); stop() ends it (SIGTERM, as Ctrl-C would)."""
+
+    def __init__(self, proc: subprocess.Popen, log, gateway: Gateway):
+        self.proc, self.log, self.gateway = proc, log, gateway
+
+    def stop(self, kill: bool = False) -> int:
+        if self.proc.poll() is None:
+            self.proc.kill() if kill else self.proc.terminate()
+        try:
+            self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.log.close()
+        return self.proc.returncode
+
+
+def launch(workdir: Path, stub_upstream: str, *args: str, log_path: Path | None = None) -> Running:
+    """Start `agentgate dev` in `workdir` on a free port (extra CLI args appended); wait until ready.
+    Its output goes to log_path (default workdir/gateway.log)."""
+    port = _free_port()
+    log_path = log_path or Path(workdir) / "gateway.log"
+    log = open(log_path, "a")
     proc = subprocess.Popen(
         [sys.executable, "-m", "agentgate.local.cli", "dev", "--port", str(port), "--store", "embedded",
-         "--template", str(ROOT / "template.yaml")],
-        cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT,
+         "--template", str(ROOT / "template.yaml"), *args],
+        cwd=workdir, env=gateway_env(stub_upstream), stdout=log, stderr=subprocess.STDOUT,
     )
     try:
-        info = wait_until_ready(proc, workdir, workdir / "gateway.log", timeout_s=60)
+        info = wait_until_ready(proc, workdir, log_path, timeout_s=60)
     except RuntimeError:
         proc.kill()
-        raise
-    try:
-        yield Gateway(info["base_url"], info["admin_key"], {**info, "workdir": str(workdir)})
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
         log.close()
+        raise
+    return Running(proc, log, Gateway(info["base_url"], info["admin_key"], {**info, "workdir": str(workdir),
+                                                                            "log": str(log_path)}))
+
+
+@pytest.fixture
+def launch_gateway(stub_upstream):
+    """launch(workdir, *cli_args) for tests that start (and restart) gateways of their own."""
+    started: list[Running] = []
+
+    def start(workdir: Path, *args: str) -> Running:
+        # the log beside the directory, so that what a run leaves in it can be checked
+        running = launch(workdir, stub_upstream, *args, log_path=Path(workdir).parent / f"{Path(workdir).name}.log")
+        started.append(running)
+        return running
+
+    yield start
+    for running in started:
+        if running.proc.poll() is None:
+            running.stop()
+
+
+@pytest.fixture(scope="session")
+def gateway(tmp_path_factory, stub_upstream) -> Gateway:
+    workdir = tmp_path_factory.mktemp("gateway")
+    running = launch(workdir, stub_upstream)
+    try:
+        yield running.gateway
+    finally:
+        running.stop()

@@ -347,15 +347,19 @@ def test_a_client_leaving_mid_stream_keeps_the_partial_answer(gateway, http, key
             break
         time.sleep(0.05)
     assert [m["role"] for m in stored] == ["user", "assistant"], stored
+    assert stored[1]["meta_data"] == {"status": "partial", "reason": "disconnected"}
 
     # Coming back to the session: the stub quotes the history it is sent, which holds the
-    # question and the partial answer.
+    # question and the partial answer, marked to the model as interrupted.
     r = http.post("/v1/chat/completions", json={"model": stub_bot, "sessionId": "leaver",
                                                 "messages": [{"role": "user", "content": "I am back"}]})
     assert r.status_code == 200, r.text
     text = r.json()["choices"][0]["message"]["content"]
     assert text.startswith("Stub reply to 3 messages: [user] __slow__ word0"), text[:200]
     partial = text.split(" [assistant] ", 1)[1].rsplit(" [user] I am back", 1)[0]
+    note = "[this answer was interrupted (disconnected) and is incomplete]"
+    assert partial.endswith(note)
+    partial = partial[: -len(note)]
     assert partial.strip() == stored[1]["content"].strip()
     assert partial.startswith(seen.strip()) and len(partial) < len(full)
 

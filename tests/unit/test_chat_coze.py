@@ -261,12 +261,14 @@ def test_auto_save_history_false_stores_nothing(client, alice, bot):
 def test_store_calls_per_turn(client, alice, bot):
     with count_store_calls() as calls:
         data = chat(client, alice, bot, "x").json()["data"]
-    # bot; conversation, chat, question, answer; chat's final status
-    assert dict(calls.by_operation) == {"GetItem": 1, "PutItem": 4, "UpdateItem": 1}
+    # bot; conversation, chat, question, answer; chat's final status; after the answer, whether
+    # the conversation still exists (a delete meanwhile: the turn takes its writes back out)
+    assert dict(calls.by_operation) == {"GetItem": 2, "PutItem": 4, "UpdateItem": 1}
     with count_store_calls() as calls:
         chat(client, alice, bot, "y", stream=True, params={"conversation_id": data["conversation_id"]})
-    # conversation (the bot is cached now), history; chat, question, answer; final status
-    assert dict(calls.by_operation) == {"GetItem": 1, "Query": 1, "PutItem": 3, "UpdateItem": 1}
+    # conversation (the bot is cached now), history; chat, question, answer; final status; the
+    # conversation's existence after the answer
+    assert dict(calls.by_operation) == {"GetItem": 2, "Query": 1, "PutItem": 3, "UpdateItem": 1}
 
 
 # ------------------------------------------------------------------------------------- cancel

@@ -267,11 +267,12 @@ def test_store_calls_per_turn(client, alice, bot):
     assert dict(calls.by_operation) == {"GetItem": 1}  # stateless: the bot, nothing written
     with count_store_calls() as calls:
         client.post("/v1/chat/completions", json=ask("x", sessionId="k"), headers=alice)
-    # history; conversation (new session), question, answer (the bot comes from the cache now)
-    assert dict(calls.by_operation) == {"Query": 1, "PutItem": 3}
+    # history; conversation (new session), question, answer (the bot comes from the cache now);
+    # after the answer, whether the conversation still exists
+    assert dict(calls.by_operation) == {"Query": 1, "PutItem": 3, "GetItem": 1}
     with count_store_calls() as calls:
         client.post("/v1/chat/completions", json=ask("y", sessionId="k", stream=True), headers=alice)
-    assert dict(calls.by_operation) == {"Query": 1, "PutItem": 2}
+    assert dict(calls.by_operation) == {"Query": 1, "PutItem": 2, "GetItem": 1}
 
 
 def test_reads_before_the_model_is_called(client, alice, bot, monkeypatch):
@@ -292,7 +293,9 @@ def test_reads_before_the_model_is_called(client, alice, bot, monkeypatch):
     # background, so it may or may not have happened yet)
     reads = [{op: n for op, n in s.items() if op in ("GetItem", "Query", "Scan")} for s in seen]
     assert reads[0] == {"GetItem": 1, "Query": 1}
-    assert reads[1] == {"GetItem": 1, "Query": 2}  # the bot's config is cached for a few seconds
+    # the bot's config is cached for a few seconds; the first turn's check, after its answer, that
+    # its conversation still exists
+    assert reads[1] == {"GetItem": 2, "Query": 2}
 
 
 # ------------------------------------------------------------------------------------- models

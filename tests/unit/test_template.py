@@ -52,6 +52,9 @@ def _template_tables():
     "agentgate.store.bots:Bot",
     "agentgate.store.workflows:Workflow",
     "agentgate.store.workflows:WorkflowRun",
+    "agentgate.store.knowledge:KnowledgeBase",
+    "agentgate.store.knowledge:KnowledgeDocument",
+    "agentgate.store.knowledge:KnowledgeChunk",
 ])
 def test_table_schemas_match_the_models(model_path):
     import importlib
@@ -69,6 +72,9 @@ def test_table_schemas_match_the_models(model_path):
         "conversations_table": "AGENTGATE_CONVERSATIONS_TABLE", "messages_table": "AGENTGATE_MESSAGES_TABLE",
         "chats_table": "AGENTGATE_CHATS_TABLE", "files_table": "AGENTGATE_FILES_TABLE",
         "workflows_table": "AGENTGATE_WORKFLOWS_TABLE", "workflow_runs_table": "AGENTGATE_WORKFLOW_RUNS_TABLE",
+        "knowledge_table": "AGENTGATE_KNOWLEDGE_TABLE",
+        "knowledge_documents_table": "AGENTGATE_KNOWLEDGE_DOCUMENTS_TABLE",
+        "knowledge_chunks_table": "AGENTGATE_KNOWLEDGE_CHUNKS_TABLE",
     }
     field = next(f for f in var if table_field(Settings()) == getattr(Settings(), f))
     props = _template_tables()[var[field]]
@@ -94,6 +100,10 @@ def test_local_gateway_reads_every_route_and_the_authorizer():
     assert public == {("GET", "/health"), ("GET", "/")}
     route, params = api.find("GET", "/v1/bots/1234")
     assert route.function.logical_id == "BotsFunction" and params == {"bot_id": "1234"}
+    route, params = api.find("PUT", "/v1/datasets/1234")
+    assert route.function.logical_id == "KnowledgeFunction" and params == {"dataset_id": "1234"}
+    route, _ = api.find("POST", "/v1/datasets/retrieve")
+    assert route.function.logical_id == "KnowledgeFunction" and not route.streaming
     route, _ = api.find("POST", "/v3/chat/cancel")
     assert route.function.logical_id == "ChatFunction" and route.streaming
     assert api.find("GET", "/v1/nowhere") == (None, None)

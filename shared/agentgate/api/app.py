@@ -1,13 +1,23 @@
-"""The app factory every endpoint group uses: error shapes, request IDs, no docs in Lambda."""
+"""The app factory every endpoint group uses: error shapes, request IDs, access lines and
+metrics, no docs in Lambda, and the group's init work (agentgate.lifecycle)."""
 
 from __future__ import annotations
+
+from typing import Callable
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.routing import APIRoute
 
-from agentgate import __version__, jsonlimits
+from agentgate import __version__, jsonlimits, lifecycle
 from agentgate.api.errors import install_error_handlers
 from agentgate.api.middleware import RequestContextMiddleware
+
+
+def prime_store() -> None:
+    """The default init work: the DynamoDB client every model shares, built before a request."""
+    from agentgate.store import base
+
+    base.prime()
 
 
 class _LimitedRequest(Request):
@@ -32,10 +42,13 @@ class LimitedRoute(APIRoute):
         return limited
 
 
-def create_app(title: str) -> FastAPI:
+def create_app(title: str, prime: Callable[[], None] = prime_store) -> FastAPI:
+    """`prime` runs once before the first request (before the SnapStart snapshot, in Lambda's init
+    phase otherwise; see agentgate.lifecycle): imports and clients the group's requests need."""
     app = FastAPI(title=f"agentgate {title}", version=__version__, docs_url=None, redoc_url=None,
                   openapi_url=None)
     app.router.route_class = LimitedRoute
     install_error_handlers(app)
     app.add_middleware(RequestContextMiddleware)
+    lifecycle.at_init(prime)
     return app

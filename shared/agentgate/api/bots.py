@@ -88,6 +88,16 @@ class WorkflowIdList(_Body):
     ids: Annotated[list[WorkflowIdInfo], Field(max_length=50)] | None = None
 
 
+class BotKnowledge(_Body):
+    """Coze's knowledge object: the bound datasets (auto_call and search_strategy are accepted)."""
+
+    dataset_ids: Annotated[list[LooseId], Field(max_length=10)] | None = None
+    auto_call: bool | None = None
+    search_strategy: StrictInt | None = None
+
+    _ids = field_validator("dataset_ids", mode="before")(lambda v: [coerce_id(x) for x in v] if isinstance(v, list) else v)
+
+
 class BotFields(_Body):
     """What create and update share. None means "not given" (cozepy drops None values)."""
 
@@ -111,8 +121,12 @@ class BotFields(_Body):
         Field(max_length=50),
     ] | None = None
     aliases: Annotated[list[Alias], Field(max_length=10)] | None = None
+    knowledge: BotKnowledge | None = None  # Coze
+    knowledge_ids: Annotated[list[LooseId], Field(max_length=10)] | None = None  # seed 001's agents
 
     _icon = field_validator("icon_file_id", mode="before")(coerce_id)
+    _knowledge = field_validator("knowledge_ids", mode="before")(
+        lambda v: [coerce_id(x) for x in v] if isinstance(v, list) else v)
 
     @field_validator("name")
     @classmethod
@@ -182,6 +196,10 @@ def _draft_values(body: BotFields) -> dict:
         values["tools"] = [p.model_dump() for p in body.plugin_id_list.id_list or []]
     if body.workflow_id_list is not None:
         values["workflows"] = [w.id for w in body.workflow_id_list.ids or []]
+    knowledge_ids = body.knowledge_ids if body.knowledge_ids is not None else (
+        body.knowledge.dataset_ids if body.knowledge is not None else None)
+    if knowledge_ids is not None:
+        values["knowledge_ids"] = list(dict.fromkeys(knowledge_ids))
     return {k: v for k, v in values.items() if v is not None}
 
 
@@ -210,7 +228,7 @@ def coze_bot(s: BotSnapshot) -> dict:
         "prompt_info": {"prompt": s.prompt},
         "onboarding_info": {"prologue": s.onboarding.get("prologue", ""),
                             "suggested_questions": list(s.onboarding.get("suggested_questions") or [])},
-        "knowledge": {"dataset_ids": [], "auto_call": True, "search_strategy": 0},
+        "knowledge": {"dataset_ids": list(s.knowledge_ids), "auto_call": True, "search_strategy": 1},
         "bot_mode": 0,  # single agent
         "plugin_info_list": [
             {"plugin_id": t["plugin_id"], "name": "", "description": "", "icon_url": "",
@@ -232,6 +250,7 @@ def coze_bot(s: BotSnapshot) -> dict:
         "updated_at": s.updated_at,
         # agentgate
         "aliases": s.aliases,
+        "knowledge_ids": list(s.knowledge_ids),
         "model": s.model,
         "temperature": s.temperature,
         "max_tokens": s.max_tokens,
@@ -279,6 +298,18 @@ def _check_model(model: str | None) -> None:
         raise ApiError(400, str(err), param="model") from None
 
 
+def _check_knowledge(principal: Principal, values: dict) -> None:
+    """Bound knowledge bases must be the owner's (404 otherwise, as for any unknown id)."""
+    if values.get("knowledge_ids"):
+        from agentgate.knowledge.bases import get_bases
+        from agentgate.knowledge.errors import KnowledgeError
+
+        try:
+            get_bases(principal.owner_id, values["knowledge_ids"])
+        except KnowledgeError as err:
+            raise ApiError(err.status, err.message, param="knowledge_ids") from err
+
+
 def _write(fn, *args):
     """Run a store write, turning its rule errors into API errors."""
     try:
@@ -305,6 +336,7 @@ def _online(principal: Principal, ref: str | None) -> BotSnapshot:
 def create_bot(body: CreateBot, principal: Admin):
     values = _draft_values(body)
     _check_model(values.get("model"))
+    _check_knowledge(principal, values)
     bot = _write(store.create_bot, principal.owner_id, values, body.aliases or [])
     return _ok({"bot_id": bot.bot_id})
 
@@ -313,6 +345,7 @@ def create_bot(body: CreateBot, principal: Admin):
 def update_bot(body: UpdateBot, principal: Admin):
     values = _draft_values(body)
     _check_model(values.get("model"))
+    _check_knowledge(principal, values)
     bot = _write(store.update_bot, principal.owner_id, body.bot_id, values, body.aliases)
     if bot is None:
         raise ApiError(404, NOT_FOUND)

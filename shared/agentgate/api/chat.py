@@ -168,7 +168,7 @@ async def chat_completions(request: Request, principal: Principal = Depends(CHAT
         raise _api_error(turn.error, string_code=True)
     return openai_proto.completion(completion_id=completion_id, model=req.model, created=turn.created_at,
                                    text=turn.text, tool_calls=turn.tool_calls, finish_reason=turn.finish_reason,
-                                   usage=turn.usage)
+                                   usage=turn.usage, recall=turn.recall)
 
 
 @app.get("/v1/models")

@@ -272,6 +272,11 @@ def clear_conversation(conversation_id: str, principal: Writer):
 def delete_conversation(conversation_id: str, principal: Writer):
     conv = _path_conversation(principal, conversation_id)
     store.delete_conversation(conv)
+    # Turns streaming into it stop (the cancel path): here at once, on another instance through
+    # its chat poll, which finds the chat gone; whatever they still write removes itself.
+    from agentgate.chat import registry
+
+    registry.cancel_conversation(principal.owner_id, conv.conversation_id, "deleted")
     return _ok({"conversation_id": conv.conversation_id, "deleted": True})
 
 

@@ -78,5 +78,18 @@ def history_messages(owner_id: str, rows) -> list[ChatMessage]:
             role = "assistant"
         else:
             continue
-        out.append(ChatMessage(role=role, content=from_stored(owner_id, row.content, row.content_type)))
+        content = from_stored(owner_id, row.content, row.content_type)
+        if role == "assistant" and getattr(row, "status", "complete") == "partial":
+            content = _mark_partial(content, row)
+        out.append(ChatMessage(role=role, content=content))
     return out
+
+
+def _mark_partial(content, row):
+    """Memory keeps a partial answer (the user saw it; "go on" must make sense) but tells the
+    model it was cut off, so it is not taken as a whole answer."""
+    meta = row.meta_data.as_dict() if hasattr(row.meta_data, "as_dict") else dict(row.meta_data or {})
+    note = f"[this answer was interrupted ({meta.get('reason') or 'cancelled'}) and is incomplete]"
+    if isinstance(content, str):
+        return f"{content}\n{note}" if content else note
+    return list(content) + [{"type": "text", "text": note}]

@@ -79,6 +79,33 @@ def cancel(owner_id: str, chat_id: str, reason: str = "canceled") -> bool:
     return True
 
 
+_by_conversation: dict[str, set[TurnControl]] = {}
+
+
+def track_conversation(conversation_id: str, control: TurnControl) -> None:
+    """A turn writing into `conversation_id`: deleting the conversation stops it."""
+    with _lock:
+        _by_conversation.setdefault(conversation_id, set()).add(control)
+
+
+def untrack_conversation(conversation_id: str, control: TurnControl) -> None:
+    with _lock:
+        controls = _by_conversation.get(conversation_id)
+        if controls is not None:
+            controls.discard(control)
+            if not controls:
+                del _by_conversation[conversation_id]
+
+
+def cancel_conversation(owner_id: str, conversation_id: str, reason: str = "deleted") -> int:
+    """Stop the owner's turns running in this process in that conversation; how many."""
+    with _lock:
+        controls = [c for c in _by_conversation.get(conversation_id, ()) if c.owner_id == owner_id]
+    for control in controls:
+        control.cancel(reason)
+    return len(controls)
+
+
 def active_chat_ids() -> list[str]:
     with _lock:
         return list(_active)

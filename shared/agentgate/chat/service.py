@@ -27,6 +27,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, AsyncIterator
 
+from agentgate import observability
 from agentgate.api.errors import ApiError
 from agentgate.chat import content as contents
 from agentgate.chat import registry
@@ -71,6 +72,18 @@ def cancel_poll_s() -> float:
 
 
 # Indirections the tests replace (a provider stub, a counting store).
+def prime() -> None:
+    """The chat function's init work (agentgate.lifecycle): what its first turn would otherwise
+    load on the request path: the runner and its providers, the stores (pynamodb, botocore and
+    the DynamoDB client), the openai SDK."""
+    from agentgate.runner import runner  # noqa: F401
+    from agentgate.runner.providers import openai_compat
+    from agentgate.store import base, bot_cache, bots, conversations  # noqa: F401
+
+    base.prime()
+    openai_compat.prime()
+
+
 def _run_turn(req: TurnRequest, cancel: asyncio.Event):
     from agentgate.runner.runner import run_turn
 
@@ -188,10 +201,14 @@ async def prepare(inp: TurnInput) -> "Turn":
         bot, conv = await asyncio.to_thread(_resolve_bot, inp.owner_id, inp.bot_ref), None
     if bot is None:
         raise ApiError(404, BOT_NOT_FOUND)
+    observability.annotate(bot_id=bot.bot_id)
     if want_conversation and conv is None:
         raise ApiError(404, CONVERSATION_NOT_FOUND)
 
     spec = bot_spec(bot)
+    knowledge = await _knowledge(inp.owner_id, bot, messages)  # a bot with knowledge_ids retrieves first
+    if knowledge is not None:
+        messages = knowledge.apply(messages)
     window = spec.memory_window
     conversation_id = section_id = None
     create_conv: dict | None = None
@@ -232,10 +249,24 @@ async def prepare(inp: TurnInput) -> "Turn":
         for m in inp.to_store:
             questions.append({"message_id": new_id(), "role": m.role, "content": m.content,
                               "content_type": m.content_type, "type": m.type, "meta_data": m.meta_data})
+        if knowledge is not None and inp.with_chat:  # Coze lists the recall as a verbose message
+            from agentgate.protocols.coze import recall_content
+
+            questions.append({"message_id": new_id(), "role": "assistant", "content": recall_content(knowledge.hits),
+                              "content_type": "text", "type": "verbose", "meta_data": None})
     return Turn(owner_id=inp.owner_id, bot=bot, request=request, conversation_id=conversation_id,
                 section_id=section_id, chat_id=chat_id, answer_id=new_id(), persist=persist and bool(conversation_id),
                 create_conversation=create_conv, questions=questions, user_id=inp.user_id,
-                meta_data=dict(inp.meta_data or {}))
+                meta_data=dict(inp.meta_data or {}), recall=knowledge.event if knowledge is not None else None)
+
+
+async def _knowledge(owner_id: str, bot, messages: list[ChatMessage]):
+    """agentgate.knowledge's passages for this turn (None without knowledge_ids or hits)."""
+    if not getattr(bot, "knowledge_ids", None):
+        return None
+    from agentgate.knowledge import context
+
+    return await asyncio.to_thread(context.for_turn, owner_id, list(bot.knowledge_ids), messages)
 
 
 # ------------------------------------------------------------------------------------- turn
@@ -251,7 +282,7 @@ class Turn:
     def __init__(self, *, owner_id: str, bot, request: TurnRequest, conversation_id: str | None,
                  section_id: str | None, chat_id: str | None, answer_id: str, persist: bool,
                  create_conversation: dict | None, questions: list[dict], user_id: str | None,
-                 meta_data: dict):
+                 meta_data: dict, recall=None):
         self.owner_id = owner_id
         self.bot = bot
         self.request = request
@@ -264,6 +295,7 @@ class Turn:
         self.questions = questions
         self.user_id = user_id
         self.meta_data = meta_data
+        self.recall = recall  # runner.events.Recall: the knowledge this turn retrieved, sent first
         self.created_at = now_s()
         self.created_ms = now_ms()
         # outcome
@@ -314,15 +346,35 @@ class Turn:
             store.add_message(self.owner_id, self.conversation_id, bot_id=self.bot.bot_id, chat_id=self.chat_id,
                               section_id=self.section_id, **q)
 
+    def _unless_deleted(self, store) -> None:
+        """After a write: if the conversation was deleted meanwhile, take this turn's items back
+        out (the delete's sweep may have run before them) and stop the turn."""
+        if store.conversation_exists(self.conversation_id):
+            return
+        store.delete_turn(self.conversation_id, [q["message_id"] for q in self.questions] + [self.answer_id],
+                          self.chat_id)
+        self.cancel("deleted")
+
+    def partial_reason(self) -> str | None:
+        """Why the answer is partial: cancelled | disconnected | failed; None when complete."""
+        if self.status == "completed":
+            return None
+        if self.control is not None and self.control.reason in ("disconnected", "deleted"):
+            return self.control.reason
+        return "cancelled" if self.finish_reason == "cancelled" else "failed"
+
     def _save_answer(self) -> None:
         """Thread: the answer (complete or partial) and the chat's final status."""
         store = _store()
         text = self.text
         complete = self.status == "completed"
         if text or complete or self.tool_calls:
+            # A partial answer says so where each protocol can show it (Coze message meta_data).
+            meta = None if complete else {"status": "partial", "reason": self.partial_reason()}
             store.add_message(self.owner_id, self.conversation_id, role="assistant", content=text, type="answer",
                               bot_id=self.bot.bot_id, chat_id=self.chat_id, section_id=self.section_id,
-                              status="complete" if complete else "partial", message_id=self.answer_id)
+                              status="complete" if complete else "partial", message_id=self.answer_id,
+                              meta_data=meta)
         if self.chat is not None:
             usage = {"token_count": self.usage.total_tokens, "output_count": self.usage.output_tokens,
                      "input_count": self.usage.input_tokens} if self.usage else None
@@ -336,6 +388,7 @@ class Turn:
             elif self.status == "canceled":
                 last_error = {"code": 499, "msg": "chat canceled"}
             store.finish_chat(self.chat, self.status, usage=usage, last_error=last_error)
+        self._unless_deleted(store)
 
     async def _pump(self) -> None:
         queue = self.control.queue
@@ -371,11 +424,16 @@ class Turn:
             if chat is not None and (chat.cancel_requested or chat.status == "canceled"):
                 self.control.cancel("canceled")
                 return
+            if chat is None and self.chat is not None:  # it existed: deleted with its conversation
+                self.control.cancel("deleted")
+                return
 
     def _start(self) -> None:
         self.control = TurnControl(self.owner_id)
         if self.chat_id:
             registry.register(self.chat_id, self.control)
+        if self.persist:
+            registry.track_conversation(self.conversation_id, self.control)
         if self.persist and not self.questions_saved:
             self._save_task = asyncio.ensure_future(asyncio.to_thread(self._save_questions))
         self._tasks.append(asyncio.ensure_future(self._pump()))
@@ -400,9 +458,12 @@ class Turn:
             self.control.finished = True  # a cancel arriving from now on changes nothing
         if self.chat_id:
             registry.unregister(self.chat_id, self.control)
+        if self.persist and self.control is not None:
+            registry.untrack_conversation(self.conversation_id, self.control)
         if self.usage is None:
             prompt = sum(contents.text_length(m.content) for m in self.request.messages)
             self.usage = Usage((prompt + 3) // 4, _estimate_tokens(self.text))
+        observability.annotate(input_tokens=self.usage.input_tokens, output_tokens=self.usage.output_tokens)
         if self.finish_reason == "cancelled":
             self.status = "failed" if self.disconnected else "canceled"
         elif self.error is not None or self.finish_reason == "error":
@@ -422,6 +483,16 @@ class Turn:
                 await self._save_task
         except Exception:
             log.exception("storing the question failed (conversation %s)", self.conversation_id)
+        if self.control is not None and self.control.reason == "deleted":
+            # The conversation is gone: no answer is written, and what the questions wrote after
+            # the delete's sweep is taken back out.
+            try:
+                await asyncio.to_thread(_store().delete_turn, self.conversation_id,
+                                        [q["message_id"] for q in self.questions], self.chat_id)
+            except Exception:
+                log.exception("removing a deleted conversation's turn failed (conversation %s)",
+                              self.conversation_id)
+            return
         try:
             await asyncio.to_thread(self._save_answer)
         except Exception:
@@ -434,6 +505,8 @@ class Turn:
         queue = self.control.queue
         ended = False
         try:
+            if self.recall is not None:
+                yield self.recall
             while True:
                 item = await queue.get()
                 self._seen += 1
@@ -447,6 +520,8 @@ class Turn:
                     break
                 kind = type(item)
                 if kind is TextDelta:
+                    if not self.parts:
+                        observability.first_token()
                     self.parts.append(item.text)
                     yield item
                 elif kind is Usage:

@@ -1,12 +1,14 @@
 """The `agentgate` command: the local gateway and the operator's key tools.
 
     agentgate dev [--host 127.0.0.1] [--port 9527] [--template template.yaml] [--store auto|embedded|aws]
+                  [--data-dir .agentgate/data | --ephemeral]
     agentgate keys create --owner OWNER --name NAME [--scopes chat read] [--expire-ms N]
     agentgate keys list --owner OWNER [--page 1 --size 20]
     agentgate keys revoke --id KEY_ID [--api-id REST_API_ID --stage STAGE]
     agentgate workflows apply FILE [--publish] [--base-url URL --key KEY]
     agentgate workflows secret set --owner OWNER NAME VALUE   (a secret http nodes reference)
     agentgate stub-upstream [--port 8808]   (a local OpenAI-compatible model for tests and benchmarks)
+    agentgate check-build [--build-dir .aws-sam/build]   (before `sam deploy`: layers have 3.13 bytecode)
 
 `keys` writes straight into the configured table (AGENTGATE_KEYS_TABLE, AWS credentials and
 region from the environment; AGENTGATE_DYNAMODB_ENDPOINT for a local endpoint), to bootstrap a
@@ -74,6 +76,11 @@ def main(argv: list[str] | None = None) -> int:
     dev.add_argument("--template", default="template.yaml")
     dev.add_argument("--store", choices=["auto", "embedded", "aws"], default="auto",
                      help="embedded moto (default unless AWS endpoints/credentials are configured) or AWS")
+    keep = dev.add_mutually_exclusive_group()
+    keep.add_argument("--data-dir", default=None, metavar="DIR",
+                      help="where the embedded store keeps its tables and files (default: .agentgate/data)")
+    keep.add_argument("--ephemeral", action="store_true",
+                      help="keep the embedded store in memory only: nothing survives the run, nothing is written")
 
     keys = sub.add_parser("keys", help="manage personal access tokens directly in the table")
     keys_sub = keys.add_subparsers(dest="action", required=True)
@@ -108,11 +115,19 @@ def main(argv: list[str] | None = None) -> int:
     stub.add_argument("--host", default="127.0.0.1")
     stub.add_argument("--port", type=int, default=8808)
 
+    check = sub.add_parser("check-build", help="before sam deploy: every layer ships Python 3.13 bytecode")
+    check.add_argument("--build-dir", default=".aws-sam/build")
+
     args = parser.parse_args(argv)
+    if args.command == "check-build":
+        from agentgate.local import buildcheck
+
+        return buildcheck.main(args.build_dir)
     if args.command == "dev":
         from agentgate.local.devserver import serve
 
-        return serve(args.host, args.port, args.template, args.store)
+        return serve(args.host, args.port, args.template, args.store, data_dir=args.data_dir,
+                     ephemeral=args.ephemeral)
     if args.command == "keys":
         return _keys(args)
     if args.command == "workflows":

@@ -227,6 +227,11 @@ class LocalGateway:
         if method == "OPTIONS" and self.api.cors is not None and self.api.has_path(path):
             # The template's Cors: API Gateway answers the preflight itself, with no authorizer.
             return await _send_empty(send, 200, {**self.api.cors.preflight_headers(), "x-tt-logid": request_id})
+        if _declared_length(headers) > PAYLOAD_LIMIT:
+            # Refused at once, unread (a lying Content-Length would otherwise hang until the
+            # client gives up), and the connection closed: its body is never read.
+            return await self._gateway_response(send, "REQUEST_TOO_LARGE", base_ctx, 413, "Request Too Long",
+                                                close=True)
         route, path_params = self.api.find(method, path)
         if route is None:
             return await self._gateway_response(send, "MISSING_AUTHENTICATION_TOKEN", base_ctx, 403,
@@ -251,10 +256,16 @@ class LocalGateway:
             return await self._gateway_response(send, "DEFAULT_5XX", {**base_ctx, "error.messageString":
                                                 json.dumps(f"function failed to load: {exc}")}, 502, "Internal server error")
 
+        # The body, read here under API Gateway's cap before any function parses it (streaming
+        # functions too: they get it replayed).
+        body = await _read_body(receive, PAYLOAD_LIMIT)
+        if body is None:
+            return await self._gateway_response(send, "REQUEST_TOO_LARGE", base_ctx, 413, "Request Too Long",
+                                                close=True)
         if route.streaming and route.function.is_asgi_script:
-            return await self._forward_asgi(app, scope, headers, request_context, receive, send)
+            return await self._forward_asgi(app, scope, headers, request_context, _replay(body, receive), send)
         return await self._invoke_buffered(handler, route, scope, method, path, headers, query, path_params,
-                                           request_context, receive, send, base_ctx)
+                                           request_context, body, send, base_ctx)
 
     # ------------------------------------------------------------------ authorization
     async def _authorize(self, route: Route, method, path, header_map, query, path_params, request_context):
@@ -324,16 +335,7 @@ class LocalGateway:
         await app(new_scope, receive, send)
 
     async def _invoke_buffered(self, handler, route, scope, method, path, headers, query, path_params,
-                               request_context, receive, send, base_ctx):
-        body = bytearray()
-        while True:
-            message = await receive()
-            body.extend(message.get("body", b""))
-            if len(body) > PAYLOAD_LIMIT:
-                return await self._gateway_response(send, "REQUEST_TOO_LARGE", base_ctx, 413,
-                                                    "Request Too Long")
-            if not message.get("more_body"):
-                break
+                               request_context, body: bytes, send, base_ctx):
         header_map = _header_map(headers)
         content_type = (header_map.get("content-type") or [""])[-1].split(";")[0].strip().lower()
         is_binary = any(fnmatch.fnmatchcase(content_type, t) for t in self.api.binary_media_types)
@@ -362,7 +364,8 @@ class LocalGateway:
                                                 "Internal server error")
         await _send_proxy_result(send, result)
 
-    async def _gateway_response(self, send, kind: str, values: dict, default_status: int, default_message: str):
+    async def _gateway_response(self, send, kind: str, values: dict, default_status: int, default_message: str,
+                                *, close: bool = False):
         response = self.api.responses.get(kind)
         if response is None:
             family = "DEFAULT_5XX" if default_status >= 500 else "DEFAULT_4XX"
@@ -380,6 +383,8 @@ class LocalGateway:
                 expr = expr.strip()
                 extra[name] = expr[1:-1] if expr.startswith("'") else values.get(expr.removeprefix("context."), "")
         headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body.encode())).encode())]
+        if close:
+            headers.append((b"connection", b"close"))
         headers += [(k.encode(), str(v).encode()) for k, v in extra.items()]
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body.encode()})
@@ -389,6 +394,45 @@ async def _send_empty(send, status: int, headers: dict[str, str]) -> None:
     raw = [(k.encode(), v.encode()) for k, v in headers.items()] + [(b"content-length", b"0")]
     await send({"type": "http.response.start", "status": status, "headers": raw})
     await send({"type": "http.response.body", "body": b""})
+
+
+def _declared_length(headers) -> int:
+    """The request's Content-Length (0 when absent or not a number)."""
+    for key, value in headers:
+        if key.lower() == b"content-length":
+            try:
+                return int(value.strip())
+            except ValueError:
+                return 0
+    return 0
+
+
+async def _read_body(receive, limit: int) -> bytes | None:
+    """The whole request body, or None as soon as it grows past `limit` (nothing more is read)."""
+    body = bytearray()
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            break
+        body.extend(message.get("body", b""))
+        if len(body) > limit:
+            return None
+        if not message.get("more_body"):
+            break
+    return bytes(body)
+
+
+def _replay(body: bytes, receive):
+    """An ASGI receive that hands over the already-read body once, then the client's own
+    messages (a disconnect, which a streaming turn watches for)."""
+    pending = [{"type": "http.request", "body": body, "more_body": False}]
+
+    async def replayed():
+        if pending:
+            return pending.pop()
+        return await receive()
+
+    return replayed
 
 
 def _request_fields(route: Route, method: str, path: str, header_map: dict, query, path_params) -> dict:

@@ -13,11 +13,11 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, field_validator, model_validator
 
 from agentgate import jsonlimits
-from agentgate.ids import now_s
+from agentgate.ids import new_id, now_s
 from agentgate.ids import coerce_id
 from agentgate.protocols.common import load_json_object, parse
 from agentgate.protocols.sse import BLANK_KEEPALIVE, KeepAlive, dumps, event_frame
-from agentgate.runner.events import Error, Finish, TextDelta, ToolCall, Usage
+from agentgate.runner.events import Error, Finish, Recall, TextDelta, ToolCall, Usage
 
 STATUS_INVALID = 422  # seed 002: 参数错误 -> 422
 MAX_ADDITIONAL_MESSAGES = 100
@@ -206,6 +206,17 @@ def usage_dict(usage: Usage | None) -> dict:
     return {"token_count": i + o, "output_count": o, "input_count": i}
 
 
+def recall_content(hits) -> str:
+    """A verbose message's content for a knowledge recall, as Coze sends it (msg_type
+    knowledge_recall; `data` a JSON string of {chunks: [{slice, score, meta}]})."""
+    chunks = [{"slice": h["text"], "score": h["score"],
+               "meta": {"dataset": {"id": h["knowledge_id"]},
+                        "document": {"id": h["document_id"], "name": h["document_name"]},
+                        "link": {"title": h["document_name"], "url": ""}}} for h in hits]
+    return json.dumps({"msg_type": "knowledge_recall", "data": json.dumps({"chunks": chunks}, ensure_ascii=False),
+                       "from_module": None, "from_unit": None}, ensure_ascii=False)
+
+
 def envelope(data: Any) -> dict:
     return {"code": 0, "msg": "", "data": data}
 
@@ -279,6 +290,12 @@ class StreamRenderer:
             return b""  # Coze bots have no client-side tools yet (requires_action is never reached)
         if kind is Finish:
             return self.finish(event.reason)
+        if kind is Recall:  # the knowledge retrieved before the model ran: a verbose message
+            now = now_s()
+            verbose = {**self._answer, "message_id": new_id(), "type": "verbose"}
+            return event_frame("conversation.message.completed",
+                               message_object(**verbose, content=recall_content(event.hits), created_at=now,
+                                              updated_at=now))
         return b""
 
     def finish(self, reason: str) -> bytes:

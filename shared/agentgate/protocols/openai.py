@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, Strict
 
 from agentgate.protocols.common import load_json_object, parse
 from agentgate.protocols.sse import COMMENT_KEEPALIVE, KeepAlive, data_frame, dumps
-from agentgate.runner.events import Error, Finish, TextDelta, ToolCall, Usage
+from agentgate.runner.events import Error, Finish, Recall, TextDelta, ToolCall, Usage
 from agentgate.runner.types import ChatMessage
 
 STATUS_INVALID = 400  # OpenAI answers every malformed request with 400
@@ -138,8 +138,9 @@ def tool_call_dict(call: ToolCall) -> dict:
 
 
 def completion(*, completion_id: str, model: str, created: int, text: str, tool_calls: list[ToolCall],
-               finish_reason: str, usage: Usage | None) -> dict:
-    """A whole chat.completion (the non-stream answer)."""
+               finish_reason: str, usage: Usage | None, recall: Recall | None = None) -> dict:
+    """A whole chat.completion (the non-stream answer); `knowledge` (an extension standard
+    clients ignore) lists the passages retrieved for a bot with knowledge."""
     message: dict[str, Any] = {"role": "assistant", "content": text if (text or not tool_calls) else None}
     if tool_calls:
         message["tool_calls"] = [tool_call_dict(c) for c in tool_calls]
@@ -151,6 +152,7 @@ def completion(*, completion_id: str, model: str, created: int, text: str, tool_
         "choices": [{"index": 0, "message": message, "logprobs": None,
                      "finish_reason": _FINISH.get(finish_reason, "stop")}],
         "usage": usage_dict(usage),
+        **({"knowledge": list(recall.hits)} if recall is not None else {}),
     }
 
 
@@ -198,6 +200,9 @@ class StreamRenderer:
         if kind is Error:
             self._failed = True
             return data_frame({"error": error_object(event.message, event.status, event.code)})
+        if kind is Recall:  # sources first: an empty delta with the `knowledge` extension field
+            return data_frame({**self._base, "choices": [{"index": 0, "delta": {}, "logprobs": None,
+                                                          "finish_reason": None}], "knowledge": list(event.hits)})
         if kind is Finish:
             if self._failed or event.reason == "error":
                 return DONE

@@ -44,3 +44,12 @@ class Error:
 
 
 Event = TextDelta | ToolCall | Usage | Finish | Error
+
+
+@dataclass(frozen=True, slots=True)
+class Recall:
+    """What knowledge retrieval found for this turn, before the model was called (chat.service
+    sends it first; protocols show it as sources: Coze a verbose message, OpenAI an extension
+    field). `hits` are dicts: chunk_id, knowledge_id, document_id, document_name, text, score."""
+
+    hits: tuple

@@ -79,7 +79,10 @@ async def run_turn(
         yield Finish("error")
         return
     # aclosing: when our consumer stops early, the provider's stream closes now, not at GC.
-    guarded = _enforce_contract(provider.stream(messages, model, params), cancel, idle_timeout or idle_timeout_s())
+    from agentgate import observability  # here: importing the runner stays free of the SDKs
+
+    upstream = observability.traced_stream(provider.stream(messages, model, params), "model", model=str(model))
+    guarded = _enforce_contract(upstream, cancel, idle_timeout or idle_timeout_s())
     async with contextlib.aclosing(guarded):
         async for event in guarded:
             yield event

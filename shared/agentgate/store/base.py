@@ -72,6 +72,13 @@ def _share_connection(model: type[Model]) -> None:
     table_connection.connection = shared
 
 
+def prime() -> None:
+    """Build every endpoint's botocore client now (no I/O: credentials come from the environment
+    in Lambda), so init pays for it instead of the first request."""
+    for connection in list(_CONNECTIONS.values()):
+        connection.client  # noqa: B018 - the property builds the client once and keeps it
+
+
 def configure_models() -> None:
     for model in _REGISTRY:
         _apply(model)

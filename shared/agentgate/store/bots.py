@@ -46,7 +46,7 @@ CONFIG_MAX_BYTES = 180_000
 
 # Draft fields an edit may set (the API validates them; the store only copies them).
 CONFIG_FIELDS = ("name", "description", "icon_url", "icon_file_id", "prompt", "model", "temperature",
-                 "max_tokens", "memory_window", "variables", "onboarding", "tools", "workflows")
+                 "max_tokens", "memory_window", "variables", "onboarding", "tools", "workflows", "knowledge_ids")
 
 
 class AliasTaken(Exception):
@@ -88,6 +88,7 @@ class BotConfig(MapAttribute):
     onboarding = JSONAttribute(default=dict)  # {prologue, suggested_questions}
     tools = JSONAttribute(default=list)  # [{plugin_id, api_id}] (Coze plugin_id_list)
     workflows = JSONAttribute(default=list)  # [workflow_id]
+    knowledge_ids = JSONAttribute(default=list)  # [knowledge_id]: retrieved from before each turn
     updated_at = NumberAttribute(default=0)  # seconds
 
 
@@ -184,6 +185,7 @@ class BotSnapshot:
     icon_file_id: str = ""
     onboarding: dict = field(default_factory=dict)
     is_published: bool = True
+    knowledge_ids: list = field(default_factory=list)
 
 
 # What chat serves: a snapshot of the published version.
@@ -218,6 +220,7 @@ def _snapshot(item: Bot | BotAlias, cfg: BotConfig, *, bot_id: str, version: int
         icon_file_id=cfg.icon_file_id or "",
         onboarding=dict(cfg.onboarding or {}),
         is_published=is_published,
+        knowledge_ids=list(cfg.knowledge_ids or []),
     )
 
 

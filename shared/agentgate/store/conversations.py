@@ -207,15 +207,39 @@ def touch_conversation(conv: Conversation) -> None:
     conv.update(actions=[Conversation.updated_at.set(now_s())])
 
 
+def conversation_exists(conversation_id: str) -> bool:
+    """Whether the conversation is still there (a consistent read: a delete is seen at once)."""
+    try:
+        Conversation.get(conversation_id, consistent_read=True)
+    except DoesNotExist:
+        return False
+    return True
+
+
 def delete_conversation(conv: Conversation) -> None:
-    """Delete a conversation with its messages and chats."""
+    """Delete a conversation with its messages and chats.
+
+    The conversation item goes first, then a consistent sweep of its messages and chats. A turn
+    still running elsewhere writes and then checks `conversation_exists` (chat.service): a write
+    before the sweep is swept, one after it sees the conversation gone and removes itself, so
+    nothing is left behind in a deleted conversation.
+    """
+    conv.delete()
     with Message.batch_write() as batch:
-        for msg in Message.query(conv.conversation_id):
+        for msg in Message.query(conv.conversation_id, consistent_read=True):
             batch.delete(msg)
     with Chat.batch_write() as batch:
-        for chat in Chat.query(conv.conversation_id):
+        for chat in Chat.query(conv.conversation_id, consistent_read=True):
             batch.delete(chat)
-    conv.delete()
+
+
+def delete_turn(conversation_id: str, message_ids: list[str], chat_id: str | None) -> None:
+    """Remove what one turn wrote (its questions, answer and chat): it raced a delete."""
+    with Message.batch_write() as batch:
+        for message_id in message_ids:
+            batch.delete(Message(conversation_id=conversation_id, message_id=message_id))
+    if chat_id:
+        Chat(conversation_id=conversation_id, chat_id=chat_id).delete()
 
 
 # ----------------------------------------------------------------------------- messages
@@ -402,29 +426,43 @@ def finish_chat(chat: Chat, status: str, *, usage: dict | None = None, last_erro
         actions.append(Chat.last_error.set(last_error))
     if required_action is not None:
         actions.append(Chat.required_action.set(required_action))
-    condition = None if status == "canceled" else Chat.status != "canceled"
+    # Never recreate a deleted chat (an update is an upsert), and a canceled chat stays canceled.
+    condition = Chat.chat_id.exists()
+    if status != "canceled":
+        condition &= Chat.status != "canceled"
     try:
         chat.update(actions=actions, condition=condition)
     except UpdateError as err:
         if err.cause_response_code != "ConditionalCheckFailedException":
             raise
-        chat.refresh()
+        _refresh(chat)
     return chat
+
+
+def _refresh(chat: Chat) -> None:
+    try:
+        chat.refresh(consistent_read=True)
+    except DoesNotExist:  # deleted with its conversation meanwhile
+        pass
 
 
 def set_chat_status(chat: Chat, status: str) -> Chat:
     """Move a live chat along (created -> in_progress); a canceled chat stays canceled."""
     try:
-        chat.update(actions=[Chat.status.set(status)], condition=Chat.status != "canceled")
+        chat.update(actions=[Chat.status.set(status)], condition=Chat.chat_id.exists() & (Chat.status != "canceled"))
     except UpdateError as err:
         if err.cause_response_code != "ConditionalCheckFailedException":
             raise
-        chat.refresh()
+        _refresh(chat)
     return chat
 
 
 def request_cancel(chat: Chat) -> Chat:
     """Mark a chat canceled; the generator watching it stops and keeps what it produced."""
-    chat.update(actions=[Chat.cancel_requested.set(1), Chat.status.set("canceled"),
-                         Chat.completed_at.set(now_s())])
+    try:
+        chat.update(actions=[Chat.cancel_requested.set(1), Chat.status.set("canceled"),
+                             Chat.completed_at.set(now_s())], condition=Chat.chat_id.exists())
+    except UpdateError as err:
+        if err.cause_response_code != "ConditionalCheckFailedException":
+            raise  # else: deleted with its conversation meanwhile: nothing left to cancel
     return chat

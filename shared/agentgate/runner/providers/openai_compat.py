@@ -41,6 +41,14 @@ class NotConfigured(Exception):
     pass
 
 
+def prime() -> None:
+    """Init work (agentgate.lifecycle): the SDK (~100+ ms to import) and its HTTP library, loaded
+    before the first turn instead of by it."""
+    import openai  # noqa: F401
+
+    _transport_errors()
+
+
 def _float_env(name: str, default: float) -> float:
     try:
         value = float(os.environ.get(name) or default)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from agentgate.workflows.nodes import bot, condition, end, http, llm, loop, message, question, start, transform
+from agentgate.workflows.nodes import (bot, condition, end, http, knowledge, llm, loop, message, question, start,
+                                      transform)
 from agentgate.workflows.nodes.base import NodeKind
 
 KINDS: dict[str, NodeKind] = {
@@ -16,6 +17,7 @@ KINDS: dict[str, NodeKind] = {
     "question": question.Question(),
     "message": message.Message(),
     "loop": loop.Loop(),
+    "knowledge": knowledge.Knowledge(),
 }
 
 

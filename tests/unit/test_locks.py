@@ -1,0 +1,77 @@
+"""The locks: every package of the layers and of the test environment pinned with its hashes, so
+a build in a year installs the build of today; the layers leave out what the Lambda runtime
+ships; the one library whose own version the code depends on (jmespath, the workflow engine's
+expression language) is pinned to the same version in the layer and in the tests."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+LAYER_LOCKS = {"shared/requirements.txt": "shared/requirements.in",
+               "shared/requirements-extract.txt": "shared/requirements-extract.in",
+               "shared/requirements-knowledge.txt": "shared/requirements-knowledge.in"}
+TEST_LOCK = ".ci/requirements-test.txt"
+RUNTIME_SHIPS = {"boto3", "botocore", "s3transfer", "urllib3", "python-dateutil", "six"}
+
+
+def _norm(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _pins(path: str) -> dict[str, tuple[str, int]]:
+    """name -> (version, number of hashes) for every requirement of a lock."""
+    text = (ROOT / path).read_text()
+    pins = {}
+    for block in re.split(r"\n(?=[A-Za-z0-9])", text):
+        head = block.split("\\", 1)[0].strip()
+        if not head or head.startswith("#"):
+            continue
+        match = re.fullmatch(r"([A-Za-z0-9._-]+)(\[[^\]]*\])?==([^\s;]+)(\s*;.*)?", head)
+        assert match, f"{path}: not an exact pin: {head!r}"
+        pins[_norm(match.group(1))] = (match.group(3), block.count("--hash=sha256:"))
+    return pins
+
+
+def _direct(path: str) -> set[str]:
+    names = set()
+    for line in (ROOT / path).read_text().splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line:
+            names.add(_norm(re.match(r"[A-Za-z0-9._-]+", line).group(0)))
+    return names
+
+
+@pytest.mark.parametrize("lock", [*LAYER_LOCKS, TEST_LOCK])
+def test_every_package_is_pinned_with_hashes(lock):
+    pins = _pins(lock)
+    assert pins
+    for name, (_, hashes) in pins.items():
+        assert hashes >= 1, f"{lock}: {name} has no hash"
+    assert "--generate-hashes" in (ROOT / lock).read_text().split("\n", 3)[1], "the header names the command"
+
+
+@pytest.mark.parametrize("lock, source", LAYER_LOCKS.items())
+def test_layer_locks_cover_their_inputs_and_leave_out_the_runtimes_packages(lock, source):
+    pins = _pins(lock)
+    assert _direct(source) <= set(pins), f"{source} changed: regenerate {lock} (command in its header)"
+    assert not RUNTIME_SHIPS & set(pins), "the runtime's own copies would be shadowed"
+
+
+def test_the_expression_library_has_one_version_in_the_layer_and_the_tests():
+    layer, tests = _pins("shared/requirements.txt"), _pins(TEST_LOCK)
+    assert layer["jmespath"][0] == tests["jmespath"][0]
+
+
+def test_the_test_lock_covers_the_projects_dependencies():
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    wanted = {_norm(re.match(r"[A-Za-z0-9._-]+", dep).group(0)) for dep in project["dependencies"]}
+    for extra in ("local", "files", "test"):
+        wanted |= {_norm(re.match(r"[A-Za-z0-9._-]+", dep).group(0))
+                   for dep in project["optional-dependencies"][extra] if not dep.startswith("agentgate")}
+    assert wanted <= set(_pins(TEST_LOCK)), "pyproject.toml changed: regenerate .ci/requirements-test.txt"
