@@ -60,7 +60,21 @@ def from_payload(payload: dict):
 
 async def run_job(payload: dict):
     """background/'s entry for kind "chat_turn": run the turn to its end (its outcome is stored)."""
-    return await from_payload(payload).collect()
+    turn = from_payload(payload)
+    try:
+        return await turn.collect()
+    except BaseException:
+        # Never leave the chat in_progress (a poller would wait forever): it failed.
+        try:
+            await asyncio.to_thread(turn._store_failure if hasattr(turn, "_store_failure") else _fail, turn)
+        finally:
+            raise
+
+
+def _fail(turn) -> None:
+    from agentgate.chat.service import _store
+
+    _store().finish_chat(turn.chat, "failed", last_error={"code": 500, "msg": "internal error; the answer was not completed"})
 
 
 async def start(turn):
