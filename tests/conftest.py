@@ -22,6 +22,9 @@ os.environ.pop("AWS_PROFILE", None)
 # Unit tests read the non-stream Coze chat's answer in its response: let it wait for the turn
 # (the default, 0, answers in_progress at once; tests/unit/test_chat_background.py covers that).
 os.environ.setdefault("AGENTGATE_COZE_CHAT_WAIT_MS", "30000")
+# Password hashing stays argon2id, with cheap parameters: the suite hashes hundreds of passwords.
+os.environ.setdefault("AGENTGATE_ARGON2_MEMORY_KIB", "1024")
+os.environ.setdefault("AGENTGATE_ARGON2_TIME_COST", "1")
 for _name in ("AGENTGATE_DYNAMODB_ENDPOINT", "AGENTGATE_S3_ENDPOINT", "OPENAI_BASE_URL", "OPENAI_API_KEY"):
     os.environ.pop(_name, None)
 

@@ -45,6 +45,8 @@ class Settings:
     messages_table: str = field(default_factory=lambda: _env("AGENTGATE_MESSAGES_TABLE", "agentgate-messages"))
     chats_table: str = field(default_factory=lambda: _env("AGENTGATE_CHATS_TABLE", "agentgate-chats"))
     files_table: str = field(default_factory=lambda: _env("AGENTGATE_FILES_TABLE", "agentgate-files"))
+    users_table: str = field(default_factory=lambda: _env("AGENTGATE_USERS_TABLE", "agentgate-users"))
+    tools_table: str = field(default_factory=lambda: _env("AGENTGATE_TOOLS_TABLE", "agentgate-tools"))
     workflows_table: str = field(default_factory=lambda: _env("AGENTGATE_WORKFLOWS_TABLE", "agentgate-workflows"))
     workflow_runs_table: str = field(
         default_factory=lambda: _env("AGENTGATE_WORKFLOW_RUNS_TABLE", "agentgate-workflow-runs"))
@@ -62,6 +64,21 @@ class Settings:
     max_file_bytes: int = field(default_factory=lambda: _env_int("AGENTGATE_MAX_FILE_BYTES", 10 * 1024 * 1024))
     presign_ttl_s: int = field(default_factory=lambda: _env_int("AGENTGATE_PRESIGN_TTL_S", 3600))
 
+    # AgentChat accounts (seed 001): JWT signing secret (a value, or a Secrets Manager ARN; no
+    # default: without one JWTs are refused), token lifetimes, password policy, sign-in throttle.
+    jwt_secret: str = field(default_factory=lambda: _env("AGENTGATE_JWT_SECRET"))
+    jwt_secret_arn: str = field(default_factory=lambda: _env("AGENTGATE_JWT_SECRET_ARN"))
+    jwt_access_ttl_s: int = field(default_factory=lambda: _env_int("AGENTGATE_JWT_ACCESS_TTL_S", 900))
+    jwt_refresh_ttl_s: int = field(default_factory=lambda: _env_int("AGENTGATE_JWT_REFRESH_TTL_S", 30 * 86400))
+    argon2_memory_kib: int = field(default_factory=lambda: _env_int("AGENTGATE_ARGON2_MEMORY_KIB", 65536))
+    argon2_time_cost: int = field(default_factory=lambda: _env_int("AGENTGATE_ARGON2_TIME_COST", 3))
+    password_min_length: int = field(default_factory=lambda: _env_int("AGENTGATE_PASSWORD_MIN_LENGTH", 8))
+    login_max_failures: int = field(default_factory=lambda: _env_int("AGENTGATE_LOGIN_MAX_FAILURES", 5))
+    login_window_s: int = field(default_factory=lambda: _env_int("AGENTGATE_LOGIN_WINDOW_S", 900))
+    # Server-side tools: rounds of tool calls per turn, time per call, bytes per result.
+    tool_max_rounds: int = field(default_factory=lambda: _env_int("AGENTGATE_TOOL_MAX_ROUNDS", 5))
+    tool_timeout_s: int = field(default_factory=lambda: _env_int("AGENTGATE_TOOL_TIMEOUT_S", 20))
+    tool_result_max_bytes: int = field(default_factory=lambda: _env_int("AGENTGATE_TOOL_RESULT_MAX_BYTES", 64 * 1024))
     # Workflows (see agentgate.workflows): limits, durable-run timing, the http node.
     workflow_max_nodes: int = field(default_factory=lambda: _env_int("AGENTGATE_WORKFLOW_MAX_NODES", 100))
     workflow_max_loop_iterations: int = field(

@@ -61,7 +61,9 @@ def gateway_env(stub_upstream: str) -> dict:
         OPENAI_API_KEY="sk-stub-upstream",
         AGENTGATE_PROVIDERS=json.dumps({"stub": {"type": "openai", "base_url": stub_upstream, "api_key": "sk-stub"}}),
         PYTHONUNBUFFERED="1",
-        # Workflow http nodes may call local stubs (tests only; empty by default).
+        # Seed 001's example signs in as test/test: the development password policy.
+        AGENTGATE_PASSWORD_MIN_LENGTH="4",
+        # Tools and workflow http nodes reach the tests' local servers.
         AGENTGATE_HTTP_ALLOW_HOSTS="127.0.0.1",
     )
     return env

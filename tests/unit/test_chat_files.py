@@ -444,9 +444,9 @@ def test_agentchat_chat_errors_in_seed_001_shape(client, alice, bot, as_owner):
     conv = store.create_conversation("alice", bot)
     cid = conv.conversation_id
     agentchat_error(client.post("/api/v1/chat", json={"user_input": "x", "dialog_id": "1383000000000000009"},
-                                headers=alice), 404, "conversation not found")
+                                headers=alice), 404, "not found: create one with POST /api/v1/dialog")
     agentchat_error(client.post("/api/v1/chat", json={"user_input": "x", "dialog_id": cid},
-                                headers=as_owner("bob", "chat")), 404, "conversation not found")
+                                headers=as_owner("bob", "chat")), 404, "not found: create one with POST /api/v1/dialog")
     agentchat_error(client.post("/api/v1/chat", json={"dialog_id": cid}, headers=alice), 422, "user_input")
     agentchat_error(client.post("/api/v1/chat", json={"user_input": " ", "dialog_id": cid}, headers=alice), 422,
                     "blank")

@@ -97,7 +97,9 @@ def test_local_gateway_reads_every_route_and_the_authorizer():
     api = load(TEMPLATE)
     assert api.authorizer is not None and api.authorizer.identity_headers == ["Authorization"]
     public = {(r.method, r.path) for r in api.routes if not r.authorized}
-    assert public == {("GET", "/health"), ("GET", "/")}
+    # Public: health, the description, and AgentChat's sign-up and sign-in (they mint the JWTs).
+    assert public == {("GET", "/health"), ("GET", "/"), ("POST", "/api/v1/user/register"),
+                      ("POST", "/api/v1/user/login"), ("POST", "/api/v1/user/refresh")}
     route, params = api.find("GET", "/v1/bots/1234")
     assert route.function.logical_id == "BotsFunction" and params == {"bot_id": "1234"}
     route, params = api.find("PUT", "/v1/datasets/1234")

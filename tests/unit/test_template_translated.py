@@ -338,6 +338,7 @@ def test_policies_grant_only_what_the_code_uses(cfn):
             resources = resources if isinstance(resources, list) else [resources]
             assert all("foundation-model/" in r or "inference-profile/" in r for r in resources), resources
             assert not any(r.endswith("/*") or r == "*" for r in resources), resources
-    # Only the groups that delete items: bots (a renamed alias), conversations, and knowledge
-    # (bases and documents; chunks go by BatchWriteItem).
-    assert deleters == {"BotsFunctionRole", "ConversationsFunctionRole", "KnowledgeFunctionRole"}
+    # Only the groups that delete items: bots (a renamed alias), conversations, knowledge (bases and
+    # documents; chunks go by BatchWriteItem) and AgentChat (deleted agents and tools, throttles).
+    assert deleters == {"BotsFunctionRole", "ConversationsFunctionRole", "KnowledgeFunctionRole",
+                        "AgentchatFunctionRole"}

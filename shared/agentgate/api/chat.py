@@ -388,9 +388,15 @@ async def agentchat_chat(request: Request, principal: Principal = Depends(CHAT))
         content = items
         stored = StoredMessage(role="user", content=json.dumps(items, ensure_ascii=False),
                                content_type="object_string")
-    turn = await chat_service.prepare(TurnInput(
-        owner_id=principal.owner_id, bot_ref=None, messages=[ChatMessage(role="user", content=content)],
-        to_store=[stored], memory="conversation", conversation_id=req.dialog_id, with_chat=True))
+    try:
+        turn = await chat_service.prepare(TurnInput(
+            owner_id=principal.owner_id, bot_ref=None, messages=[ChatMessage(role="user", content=content)],
+            to_store=[stored], memory="conversation", conversation_id=req.dialog_id, with_chat=True))
+    except ApiError as err:
+        if err.status == 404 and err.message == chat_service.CONVERSATION_NOT_FOUND:
+            raise ApiError(404, f"dialog {req.dialog_id} not found: create one with POST /api/v1/dialog "
+                                "{\"agent_id\": ...} and send the dialog_id it answers") from err
+        raise
     renderer = agentchat_proto.StreamRenderer(dialog_id=turn.conversation_id, chat_id=turn.chat_id,
                                               message_id=turn.answer_id)
     return await _stream(request, renderer, turn)

@@ -19,7 +19,8 @@ log = logging.getLogger(__name__)
 OPENAI_PATHS = ("/v1/chat/completions", "/api/v1/chat/completions", "/v1/models", "/api/v1/models",
                 "/api/v1/sessions")
 AIFLOWY_PATHS = ("/api/v1/aiBot", "/api/v1/aiWorkflow")
-AGENTCHAT_PATHS = ("/api/v1/upload", "/api/v1/knowledge")
+AGENTCHAT_PATHS = ("/api/v1/upload", "/api/v1/knowledge", "/api/v1/user/", "/api/v1/agent", "/api/v1/tool/",
+                   "/api/v1/dialog")
 # Exact paths only: /api/v1/chat/completions is OpenAI's.
 AGENTCHAT_EXACT_PATHS = frozenset({"/api/v1/chat", "/api/v1/chat/"})
 

@@ -63,7 +63,10 @@ class UpdateKey(KeyRef):
 
 
 def _actor(p: Principal) -> management.Actor:
-    return management.Actor(key_id=p.key_id, owner_id=p.owner_id, scopes=p.scopes, expired_at=p.expired_at)
+    # A signed-in AgentChat user creates keys as the account, which does not expire; only the
+    # short-lived token they sent does. Keys acting for themselves cap their children.
+    expired_at = 0 if p.is_user else p.expired_at
+    return management.Actor(key_id=p.key_id, owner_id=p.owner_id, scopes=p.scopes, expired_at=expired_at)
 
 
 def _run(fn, *args, **kwargs):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from agentgate.auth import tokens
+from agentgate.auth import jwt_tokens, tokens
 from agentgate.auth.principal import DISABLED, EXPIRED, INVALID, MISSING, Principal  # noqa: F401
 from agentgate.config import settings
 from agentgate.ids import now_ms
@@ -29,10 +29,26 @@ class Decision:
         return self.principal is not None
 
 
+def _decide_jwt(token: str) -> Decision:
+    """An AgentChat access token: checked by signature and expiry alone, no table read. The user
+    is the owner of everything they make; the key id names the user for logs and audits."""
+    from agentgate.auth import jwt_tokens
+
+    try:
+        claims = jwt_tokens.verify_access_token(token)
+    except jwt_tokens.TokenError as exc:
+        return Decision(None, EXPIRED if "expired" in str(exc) else INVALID)
+    # expired_at: a cached allow never outlives the token (the principal reader checks it).
+    return Decision(Principal(key_id=f"user:{claims.user_id}", owner_id=claims.user_id, scopes=claims.scopes,
+                              expired_at=claims.expires_at_ms))
+
+
 def decide(authorization: str | None) -> Decision:
     plaintext = tokens.parse_authorization(authorization)
     if not plaintext:
         return Decision(None, MISSING)
+    if jwt_tokens.looks_like_jwt(plaintext):
+        return _decide_jwt(plaintext)
     key_hash = tokens.hash_key(plaintext)
     item = key_store.get_by_hash(key_hash)
     if item is None or item.status == key_store.STATUS_DELETED:

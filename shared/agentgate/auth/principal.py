@@ -50,6 +50,11 @@ class Principal:
     def is_root(self) -> bool:
         return scope_rules.ROOT in self.scopes
 
+    @property
+    def is_user(self) -> bool:
+        """An AgentChat user signed in with a JWT (the authorizer names them `user:<id>`)."""
+        return self.key_id.startswith("user:")
+
     def is_expired(self, at_ms: int) -> bool:
         return bool(self.expired_at) and at_ms >= self.expired_at
 

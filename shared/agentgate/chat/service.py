@@ -22,6 +22,8 @@ disconnect, whatever the runner was doing).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import json
 import logging
 import os
 from dataclasses import dataclass, field
@@ -34,7 +36,7 @@ from agentgate.chat import registry
 from agentgate.chat.registry import _CANCEL, TurnControl
 from agentgate.ids import new_id, now_ms, now_s
 from agentgate.protocols.sse import KEEPALIVE
-from agentgate.runner.events import Error, Finish, TextDelta, ToolCall, Usage
+from agentgate.runner.events import Error, Finish, ServerToolCall, ServerToolResult, TextDelta, ToolCall, Usage
 from agentgate.runner.types import BotSpec, ChatMessage, TurnRequest
 
 log = logging.getLogger(__name__)
@@ -243,6 +245,13 @@ async def prepare(inp: TurnInput) -> "Turn":
         history = contents.history_messages(inp.owner_id, rows)
     request = TurnRequest(bot=spec, history=history, messages=context + messages,
                           variables=dict(inp.variables), params=dict(inp.params))
+    tool_ids = list(getattr(bot, "tool_ids", None) or []) + list(getattr(bot, "mcp_ids", None) or [])
+    if tool_ids:
+        from agentgate.chat.server_tools import specs_for
+        from agentgate.tools import ToolContext
+
+        request.server_tools = await asyncio.to_thread(specs_for, inp.owner_id, tool_ids)
+        request.tool_context = ToolContext(owner_id=inp.owner_id)
     chat_id = new_id() if inp.with_chat else None
     questions = []
     if persist and conversation_id:
@@ -301,6 +310,7 @@ class Turn:
         # outcome
         self.parts: list[str] = []
         self.tool_calls: list[ToolCall] = []
+        self.tool_steps: list = []  # ServerToolCall / ServerToolResult, with their message ids
         self.usage: Usage | None = None
         self.error: Error | None = None
         self.finish_reason: str = "stop"
@@ -366,6 +376,14 @@ class Turn:
     def _save_answer(self) -> None:
         """Thread: the answer (complete or partial) and the chat's final status."""
         store = _store()
+        for step in self.tool_steps:  # Coze keeps a bot's tool calls and results in the conversation
+            if type(step) is ServerToolCall:
+                content, kind = json.dumps({"name": step.name, "arguments": step.arguments}, ensure_ascii=False), "function_call"
+            else:
+                content, kind = step.output, "tool_response"
+            store.add_message(self.owner_id, self.conversation_id, role="assistant", content=content, type=kind,
+                              bot_id=self.bot.bot_id, chat_id=self.chat_id, section_id=self.section_id,
+                              message_id=step.message_id)
         text = self.text
         complete = self.status == "completed"
         if text or complete or self.tool_calls:
@@ -534,6 +552,10 @@ class Turn:
                     self.error = item
                 elif kind is ToolCall:
                     self.tool_calls.append(item)
+                    yield item
+                elif kind is ServerToolCall or kind is ServerToolResult:
+                    item = dataclasses.replace(item, message_id=new_id())
+                    self.tool_steps.append(item)
                     yield item
             ended = True
         finally:

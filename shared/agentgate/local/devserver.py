@@ -184,6 +184,10 @@ def _serve(host, port, template, info, dev_dir, dev_file, store_proc) -> int:
 
     dev_dir.mkdir(parents=True, exist_ok=True)
     key = ensure_root_key(dev_file)
+    if not os.environ.get("AGENTGATE_JWT_SECRET"):
+        from agentgate.local.secrets import ensure_jwt_secret
+
+        os.environ["AGENTGATE_JWT_SECRET"] = ensure_jwt_secret(dev_dir)
 
     config = uvicorn.Config(gateway, host=host, port=port, log_level="warning", access_log=False,
                             timeout_keep_alive=75, lifespan="off")

@@ -18,6 +18,7 @@ reached the model:  'Stub reply to N messages: [system] ... [user] ...'. Each wo
     __stall__       one delta, then silence until the client goes away
     __slow__        50 ms between deltas
     __tool__        with `tools` given: a streamed call of the first tool, finish "tool_calls"
+                    (unless the last message is a tool's result: then the reply quotes it)
 Sockets run with TCP_NODELAY: without it small writes stall ~40 ms (Nagle + delayed ACK).
 
 Run standalone: python -m agentgate.local.stub_upstream --port 9999
@@ -145,7 +146,9 @@ class StubUpstream:
             return await self.respond(writer, status, _error(f"stub upstream failure (HTTP {status})", "server_error"))
 
         words, finish = self.reply_words(req, messages)
-        tool = (req.get("tools") or [None])[0] if "__tool__" in last_user else None
+        # Only when the user spoke last: after a tool's result the stub answers (quoting it).
+        answering_tool = bool(messages) and messages[-1].get("role") == "tool"
+        tool = (req.get("tools") or [None])[0] if "__tool__" in last_user and not answering_tool else None
         delay = 0.05 if "__slow__" in last_user else _int(req.get("stub_delay_ms"), 0) / 1000 or self.delay_ms / 1000
         usage = {"prompt_tokens": sum(len(_text(m.get("content")).split()) for m in messages),
                  "completion_tokens": len(words)}

@@ -17,7 +17,7 @@ from agentgate.ids import new_id, now_s
 from agentgate.ids import coerce_id
 from agentgate.protocols.common import load_json_object, parse
 from agentgate.protocols.sse import BLANK_KEEPALIVE, KeepAlive, dumps, event_frame
-from agentgate.runner.events import Error, Finish, Recall, TextDelta, ToolCall, Usage
+from agentgate.runner.events import Error, Finish, Recall, ServerToolCall, ServerToolResult, TextDelta, ToolCall, Usage
 
 STATUS_INVALID = 422  # seed 002: 参数错误 -> 422
 MAX_ADDITIONAL_MESSAGES = 100
@@ -288,6 +288,8 @@ class StreamRenderer:
             return error_event(int(event.status), event.message)
         if kind is ToolCall:
             return b""  # Coze bots have no client-side tools yet (requires_action is never reached)
+        if kind is ServerToolCall or kind is ServerToolResult:
+            return self.tool_step(event)
         if kind is Finish:
             return self.finish(event.reason)
         if kind is Recall:  # the knowledge retrieved before the model ran: a verbose message
@@ -297,6 +299,18 @@ class StreamRenderer:
                                message_object(**verbose, content=recall_content(event.hits), created_at=now,
                                               updated_at=now))
         return b""
+
+    def tool_step(self, event) -> bytes:
+        """A bot's own tool call and its result, as Coze shows them: function_call and
+        tool_response messages (completed at once; they are not streamed)."""
+        now = now_s()
+        if type(event) is ServerToolCall:
+            content, kind = dumps({"name": event.name, "arguments": event.arguments}), "function_call"
+        else:
+            content, kind = event.output, "tool_response"
+        fields = {**self._answer, "message_id": event.message_id or self._answer["message_id"], "type": kind}
+        return event_frame("conversation.message.completed",
+                           message_object(**fields, content=content, created_at=now, updated_at=now))
 
     def finish(self, reason: str) -> bytes:
         now = now_s()

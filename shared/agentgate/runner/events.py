@@ -1,6 +1,8 @@
 """The neutral event stream out of the runner: every protocol renders these, none calls a model.
 
 A turn yields any number of TextDelta / ToolCall, then at most one Usage, then exactly one Finish.
+With server-side tools (runner.tool_loop), ServerToolCall / ServerToolResult pairs come between
+the model's rounds; renderers that do not show tool chatter ignore them.
 A failure yields Error and then Finish(reason="error"); what was produced before it stays valid.
 """
 
@@ -19,6 +21,27 @@ class ToolCall:
     id: str
     name: str
     arguments: str  # JSON text, as OpenAI sends it
+
+
+@dataclass(frozen=True, slots=True)
+class ServerToolCall:
+    """The model called a server-side tool, which runs here (not the client's to answer)."""
+
+    id: str
+    name: str
+    arguments: str
+    message_id: str = ""  # set by the chat service when it stores the call
+
+
+@dataclass(frozen=True, slots=True)
+class ServerToolResult:
+    """What a server-side tool answered (fed back to the model); ok=False: the call failed."""
+
+    id: str
+    name: str
+    output: str
+    ok: bool = True
+    message_id: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,7 +66,7 @@ class Error:
     status: int = 502  # the HTTP status to use when nothing has been sent yet
 
 
-Event = TextDelta | ToolCall | Usage | Finish | Error
+Event = TextDelta | ToolCall | ServerToolCall | ServerToolResult | Usage | Finish | Error
 
 
 @dataclass(frozen=True, slots=True)

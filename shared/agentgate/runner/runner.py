@@ -65,6 +65,14 @@ async def run_turn(
     `idle_timeout`: the longest wait for the next upstream event (default
     AGENTGATE_UPSTREAM_IDLE_TIMEOUT_S, 120 s); past it: Error(upstream_timeout, 504).
     """
+    if req.server_tools:
+        from agentgate.runner.tool_loop import run_with_tools
+
+        loop = run_with_tools(req, cancel, lambda r, c: run_turn(r, c, idle_timeout=idle_timeout))
+        async with contextlib.aclosing(loop):
+            async for event in loop:
+                yield event
+        return
     try:
         provider, model = get_provider(resolve_model(req))
         messages = build_messages(req)

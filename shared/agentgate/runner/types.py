@@ -56,3 +56,7 @@ class TurnRequest:
     messages: list[ChatMessage] = field(default_factory=list)  # this turn's new messages
     variables: dict[str, str] = field(default_factory=dict)  # override bot.variables
     params: dict[str, Any] = field(default_factory=dict)  # overrides; keys in PARAM_KEYS
+    # Server-side tools (agentgate.tools.ToolSpec) the runner executes itself, and their context
+    # (agentgate.tools.ToolContext: owner, secrets). Empty: the model sees only the client's tools.
+    server_tools: list[Any] = field(default_factory=list)
+    tool_context: Any = None

@@ -46,7 +46,8 @@ CONFIG_MAX_BYTES = 180_000
 
 # Draft fields an edit may set (the API validates them; the store only copies them).
 CONFIG_FIELDS = ("name", "description", "icon_url", "icon_file_id", "prompt", "model", "temperature",
-                 "max_tokens", "memory_window", "variables", "onboarding", "tools", "workflows", "knowledge_ids")
+                 "max_tokens", "memory_window", "variables", "onboarding", "tools", "workflows", "knowledge_ids",
+                 "tool_ids", "mcp_ids")
 
 
 class AliasTaken(Exception):
@@ -89,6 +90,8 @@ class BotConfig(MapAttribute):
     tools = JSONAttribute(default=list)  # [{plugin_id, api_id}] (Coze plugin_id_list)
     workflows = JSONAttribute(default=list)  # [workflow_id]
     knowledge_ids = JSONAttribute(default=list)  # [knowledge_id]: retrieved from before each turn
+    tool_ids = JSONAttribute(default=list)  # server-side tools (agentgate.tools), seed 001's agents
+    mcp_ids = JSONAttribute(default=list)  # server-side tools of kind mcp
     updated_at = NumberAttribute(default=0)  # seconds
 
 
@@ -186,6 +189,8 @@ class BotSnapshot:
     onboarding: dict = field(default_factory=dict)
     is_published: bool = True
     knowledge_ids: list = field(default_factory=list)
+    tool_ids: list = field(default_factory=list)
+    mcp_ids: list = field(default_factory=list)
 
 
 # What chat serves: a snapshot of the published version.
@@ -221,6 +226,8 @@ def _snapshot(item: Bot | BotAlias, cfg: BotConfig, *, bot_id: str, version: int
         onboarding=dict(cfg.onboarding or {}),
         is_published=is_published,
         knowledge_ids=list(cfg.knowledge_ids or []),
+        tool_ids=list(cfg.tool_ids or []),
+        mcp_ids=list(cfg.mcp_ids or []),
     )
 
 
@@ -390,6 +397,24 @@ def unpublish_bot(owner_id: str, ref: str) -> Bot | None:
     return _modify(owner_id, ref, change)
 
 
+def delete_bot(owner_id: str, ref: str) -> Bot | None:
+    """Delete a bot and release its aliases, in one transaction; None when it is not the owner's."""
+    bot = get_bot(owner_id, ref)
+    if bot is None:
+        return None
+    held_by_me = BotAlias.target_id == bot.bot_id
+    try:
+        with TransactWrite(connection=Bot._get_connection().connection) as tx:
+            tx.delete(bot, condition=Bot.owner_id == owner_id)  # with its revision condition
+            for alias in bot.aliases or []:
+                tx.delete(BotAlias(bot_id=alias_key(owner_id, alias)), condition=held_by_me)
+    except TransactWriteError as err:
+        raise ConcurrentChange("the bot changed while being deleted; try again") from err
+    finally:
+        bot_cache.forget_owner(owner_id)
+    return bot
+
+
 def _modify(owner_id: str, ref: str, change) -> Bot | None:
     """Read, change, and write back under the revision lock, retrying when another write wins."""
     for _ in range(_WRITE_ATTEMPTS):
@@ -455,6 +480,6 @@ def _raise_reason(err: TransactWriteError, alias_at: dict[int, str]) -> None:
 
 __all__ = [
     "AliasTaken", "Bot", "BotAlias", "BotConfig", "BotSnapshot", "ConcurrentChange", "ConfigTooLarge", "OnlineBot",
-    "PUBLISH_STATUSES", "create_bot", "draft_snapshot", "get_bot", "list_bots", "list_online_bots",
+    "PUBLISH_STATUSES", "create_bot", "delete_bot", "draft_snapshot", "get_bot", "list_bots", "list_online_bots",
     "online_snapshot", "publish_bot", "resolve_online_bot", "unpublish_bot", "update_bot",
 ]

@@ -17,7 +17,8 @@ from agentgate.config import settings
 from agentgate.runner.providers.base import Provider, UnknownModel
 from agentgate.runner.providers.config import ProviderConfig, load_providers
 
-__all__ = ["Provider", "UnknownModel", "check_model", "get_provider", "known_providers", "model_aliases"]
+__all__ = ["Provider", "UnknownModel", "check_model", "get_provider", "known_providers", "model_aliases",
+           "tools_supported"]
 
 # type -> (module, class); each class is built as cls(config).
 _IMPLEMENTATIONS = {
@@ -110,3 +111,13 @@ def get_provider(model_name: str) -> tuple[Provider, str]:
         provider = getattr(importlib.import_module(module), cls)(config)
         _instances[config] = provider
     return provider, model
+
+
+def tools_supported(model_name: str) -> bool:
+    """Whether the model's provider can call tools: every provider type can, unless the operator's
+    AGENTGATE_PROVIDERS entry says `"tools": false` (an upstream model without function calling)."""
+    try:
+        config, _ = _resolve(model_name)
+    except UnknownModel:
+        return False
+    return config.get("tools", True) is not False
