@@ -19,6 +19,9 @@ os.environ.setdefault("AWS_REGION", "us-east-1")
 os.environ["AWS_ACCESS_KEY_ID"] = "testing"
 os.environ["AWS_SECRET_ACCESS_KEY"] = "testing"
 os.environ.pop("AWS_PROFILE", None)
+# Unit tests read the non-stream Coze chat's answer in its response: let it wait for the turn
+# (the default, 0, answers in_progress at once; tests/unit/test_chat_background.py covers that).
+os.environ.setdefault("AGENTGATE_COZE_CHAT_WAIT_MS", "30000")
 # Password hashing stays argon2id, with cheap parameters: the suite hashes hundreds of passwords.
 os.environ.setdefault("AGENTGATE_ARGON2_MEMORY_KIB", "1024")
 os.environ.setdefault("AGENTGATE_ARGON2_TIME_COST", "1")

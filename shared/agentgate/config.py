@@ -108,6 +108,9 @@ class Settings:
     # Background work: "local" (a task in this process) or "lambda" (async invoke of the worker).
     background_mode: str = field(default_factory=lambda: _env("AGENTGATE_BACKGROUND", "local"))
     background_function: str = field(default_factory=lambda: _env("AGENTGATE_BACKGROUND_FUNCTION"))
+    # Coze's non-stream /v3/chat (additional_messages): how long the answer waits for the turn
+    # before it answers in_progress (0, as Coze: at once; the client polls /v3/chat/retrieve).
+    coze_chat_wait_ms: int = field(default_factory=lambda: _env_int("AGENTGATE_COZE_CHAT_WAIT_MS", 0))
     # Secrets the http node may reference ({{secrets.NAME}}): SSM SecureString parameters under this path.
     secrets_prefix: str = field(default_factory=lambda: _env("AGENTGATE_SECRETS_PREFIX", "/agentgate/secrets"))
     # Browsers: the origin every answer allows (the template's CorsAllowOrigin; empty = no CORS).

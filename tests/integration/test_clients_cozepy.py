@@ -192,13 +192,18 @@ def test_chat_stream_event_sequence(coze, bot):
 
 
 def test_chat_create_and_retrieve(coze, bot):
+    # Like Coze: in_progress at once; the turn completes in the background.
     chat = coze.chat.create(bot_id=bot, user_id="u2", additional_messages=[_q("non stream")],
                             meta_data={"k": "v"})
-    assert chat.status == ChatStatus.COMPLETED
+    assert chat.status == ChatStatus.IN_PROGRESS
     assert chat.bot_id == bot and chat.meta_data == {"k": "v"}
-    assert chat.usage and chat.usage.output_count == len(_expected("non stream").split())
-    again = coze.chat.retrieve(conversation_id=chat.conversation_id, chat_id=chat.id)
+    for _ in range(200):
+        again = coze.chat.retrieve(conversation_id=chat.conversation_id, chat_id=chat.id)
+        if again.status != ChatStatus.IN_PROGRESS:
+            break
+        time.sleep(0.02)
     assert again.id == chat.id and again.status == ChatStatus.COMPLETED and again.meta_data == {"k": "v"}
+    assert again.usage and again.usage.output_count == len(_expected("non stream").split())
     messages = coze.chat.messages.list(conversation_id=chat.conversation_id, chat_id=chat.id)
     assert [m.content for m in messages if m.type == MessageType.ANSWER] == [_expected("non stream")]
 
@@ -464,7 +469,7 @@ def test_a_client_leaving_a_stream_keeps_the_partial_answer(coze, stub_bot):
 
 
 def test_cancel_of_a_finished_chat_is_refused(coze, bot):
-    chat = coze.chat.create(bot_id=bot, user_id="u8", additional_messages=[_q("done already")])
+    chat = coze.chat.create_and_poll(bot_id=bot, user_id="u8", additional_messages=[_q("done already")]).chat
     with pytest.raises(CozeAPIError) as info:
         coze.chat.cancel(conversation_id=chat.conversation_id, chat_id=chat.id)
     assert info.value.code == 4104
@@ -572,8 +577,9 @@ def test_a_failing_model(coze):
     assert [(m.type, m.content) for m in stored] == [(MessageType.QUESTION, "fail please"),
                                                      (MessageType.ANSWER, "Echo: ")]
 
-    # non-stream: the chat comes back failed, with its error
+    # non-stream (in_progress at once, as Coze): polling finds it failed, with its error
     done = coze.chat.create(bot_id=failing, user_id="u11", additional_messages=[_q("fail again")])
+    done = _retrieve_when_stored(coze, done.conversation_id, done.id)
     assert done.status == ChatStatus.FAILED and done.last_error.code == 502
     polled = coze.chat.create_and_poll(bot_id=failing, user_id="u11", additional_messages=[_q("and again")])
     assert polled.chat.status == ChatStatus.FAILED
@@ -619,9 +625,9 @@ def test_upstream_failure_before_any_byte(coze, stub_bot):
     with pytest.raises(CozeAPIError) as info:
         list(coze.chat.stream(bot_id=stub_bot, user_id="u12", additional_messages=[_q("__fail__")]))
     assert info.value.code == 502
-    with pytest.raises(CozeAPIError) as info:
-        coze.chat.create(bot_id=stub_bot, user_id="u12", additional_messages=[_q("__fail__")])
-    assert info.value.code == 502
+    # non-stream: in_progress at once (as Coze); the chat then fails with the upstream's error
+    polled = coze.chat.create_and_poll(bot_id=stub_bot, user_id="u12", additional_messages=[_q("__fail__")])
+    assert polled.chat.status == ChatStatus.FAILED and polled.chat.last_error.code == 502
 
 
 def test_stub_upstream_through_coze(coze, stub_bot):

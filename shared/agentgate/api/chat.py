@@ -263,7 +263,18 @@ async def coze_chat(request: Request, principal: Principal = Depends(CHAT)):
             meta_data=turn.meta_data, is_disconnected=lambda: turn.disconnected,
             typed_completion=not _seed_query_form(req))
         return await _stream(request, renderer, turn)
-    await _run_blocking(request, turn)
+    if req.additional_messages and not (req.query and req.query.strip()) and turn.persist and turn.chat_id:
+        # Coze's own form: in_progress at once, the turn runs on as background work.
+        from agentgate.chat import background as chat_background
+        from agentgate.config import settings
+
+        task = await chat_background.start(turn)
+        done = await chat_background.wait(task, settings().coze_chat_wait_ms / 1000)
+        if done is None:
+            return coze_proto.envelope(coze_proto.chat_from_model(turn.chat))
+        turn = done
+    else:  # seed 002's form (query) waits for the answer
+        await _run_blocking(request, turn)
     _raise_if_failed_early(turn)
     answer = coze_proto.envelope(_coze_result(turn))
     if _seed_query_form(req):

@@ -32,32 +32,35 @@ JOBS = {
 _tasks: set[asyncio.Task] = set()
 
 
-async def run_job(kind: str, payload: dict) -> None:
+async def run_job(kind: str, payload: dict):
     target = JOBS.get(kind)
     if target is None:
         raise ValueError(f"unknown background job kind {kind!r}")
     module, name = target.split(":")
-    await getattr(importlib.import_module(module), name)(payload)
+    return await getattr(importlib.import_module(module), name)(payload)
 
 
-async def _run_logged(kind: str, payload: dict) -> None:
+async def _run_logged(kind: str, payload: dict):
     try:
-        await run_job(kind, payload)
+        return await run_job(kind, payload)
     except Exception:
         log.exception("background job %s failed", kind)
+        return None
 
 
-def submit(kind: str, payload: dict) -> None:
-    """Hand the job on; returns once it is handed over (not when it is done)."""
+def submit(kind: str, payload: dict) -> asyncio.Task | None:
+    """Hand the job on; returns once it is handed over (not when it is done): the local task
+    (its result is the job's), or None when the job went to the worker function."""
     if kind not in JOBS:
         raise ValueError(f"unknown background job kind {kind!r}")
     s = settings()
     if s.background_mode == "lambda":
         _invoke(s.background_function, {"agentgate_job": kind, "payload": payload})
-        return
+        return None
     task = asyncio.get_running_loop().create_task(_run_logged(kind, payload))
     _tasks.add(task)
     task.add_done_callback(_tasks.discard)
+    return task
 
 
 def _invoke(function_name: str, event: dict) -> None:

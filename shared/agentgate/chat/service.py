@@ -328,6 +328,9 @@ class Turn:
         self._save_task: asyncio.Future | None = None
         self._seen = 0
         self._finalized = False
+        # True once the conversation, chat and question(s) are stored (a turn handed to background
+        # work stores them before it answers, so the client can poll the chat at once)
+        self.questions_saved = False
 
     @property
     def text(self) -> str:
@@ -458,7 +461,7 @@ class Turn:
             registry.register(self.chat_id, self.control)
         if self.persist:
             registry.track_conversation(self.conversation_id, self.control)
-        if self.persist:
+        if self.persist and not self.questions_saved:
             self._save_task = asyncio.ensure_future(asyncio.to_thread(self._save_questions))
         self._tasks.append(asyncio.ensure_future(self._pump()))
         interval = keepalive_s()

@@ -143,11 +143,10 @@ def serve(host: str, port: int, template: str, store: str, workdir: str = ".",
                 dev_file.write_bytes(previous_dev_file)
             else:
                 dev_file.unlink(missing_ok=True)
-                if not dev_dir_existed:
-                    try:
-                        dev_dir.rmdir()
-                    except OSError:
-                        pass
+                if not dev_dir_existed:  # ours alone (dev.json, the JWT secret): remove it all
+                    import shutil
+
+                    shutil.rmtree(dev_dir, ignore_errors=True)
 
 
 def _uvicorn_server_class():

@@ -225,16 +225,21 @@ def workflow_key(owner_id: str, workflow_id: str) -> str:
     return f"{owner_id}#{workflow_id}"
 
 
-def create_run(owner_id: str, workflow_id: str, *, version: int, run_mode: int, inputs: dict, deadline_ms: int,
-               bot_id: str | None = None, conversation_id: str | None = None, execute_id: str | None = None,
-               status: str = RUNNING) -> WorkflowRun:
+def create_run(owner_id: str, workflow_id: str, **kwargs) -> WorkflowRun:
+    run = new_run(owner_id, workflow_id, **kwargs)
+    run.save(condition=WorkflowRun.execute_id.does_not_exist())
+    return run
+
+
+def new_run(owner_id: str, workflow_id: str, *, version: int, run_mode: int, inputs: dict, deadline_ms: int,
+            bot_id: str | None = None, conversation_id: str | None = None, execute_id: str | None = None,
+            status: str = RUNNING) -> WorkflowRun:
+    """A run item, not yet written."""
     now = now_s()
-    run = WorkflowRun(execute_id=execute_id or new_id(), sk=RUN, owner_id=owner_id, workflow_id=workflow_id,
+    return WorkflowRun(execute_id=execute_id or new_id(), sk=RUN, owner_id=owner_id, workflow_id=workflow_id,
                       workflow_key=workflow_key(owner_id, workflow_id), version=version, run_mode=run_mode,
                       status=status, inputs=inputs, bot_id=bot_id, conversation_id=conversation_id,
                       heartbeat_at=now_ms(), deadline_at=deadline_ms, created_at=now, updated_at=now)
-    run.save(condition=WorkflowRun.execute_id.does_not_exist())
-    return run
 
 
 def get_run(owner_id: str, execute_id: str, consistent: bool = True) -> WorkflowRun | None:

@@ -36,12 +36,21 @@ def update(owner_id: str, workflow_id: str, document: Any, publish: bool = False
                               draft=parsed.to_json())
     if publish:
         head = store.publish(head)
+        _forget(owner_id, workflow_id)
     return head
+
+
+def _forget(owner_id: str, workflow_id: str) -> None:
+    from agentgate.workflows.runs import forget
+
+    forget(owner_id, workflow_id)
 
 
 def publish(owner_id: str, workflow_id: str, description: str = "") -> store.Workflow:
     head = get(owner_id, workflow_id)
-    return store.publish(head, description)
+    head = store.publish(head, description)
+    _forget(owner_id, workflow_id)
+    return head
 
 
 def draft_document(head: store.Workflow) -> dict:

@@ -113,12 +113,27 @@ def value_refs(spec: Any) -> list[tuple[str, list[str]]]:
 # ----------------------------------------------------------------------------- JMESPath
 
 
+def _known_functions() -> set[str]:
+    from jmespath import functions
+
+    return set(functions.Functions().FUNCTION_TABLE)
+
+
 @lru_cache(maxsize=512)
 def compile_expression(expression: str):
     try:
-        return jmespath.compile(expression)
+        compiled = jmespath.compile(expression)
     except JMESPathError as exc:
         raise BadReference(f"invalid JMESPath expression {expression!r}: {exc}") from None
+    known = _known_functions()
+    stack = [compiled.parsed]
+    while stack:
+        node = stack.pop()
+        if node.get("type") == "function_expression" and node.get("value") not in known:
+            raise BadReference(f"invalid JMESPath expression {expression!r}: unknown function "
+                               f"{node.get('value')}()")
+        stack.extend(node.get("children") or [])
+    return compiled
 
 
 def search(expression: str, values: dict) -> Any:

@@ -64,7 +64,32 @@ def load_definition(workflow_id: str, version: int, document: str) -> definition
     return parsed
 
 
+# (owner, workflow) -> (expires, version, document) of the latest published version: a run
+# starts without a read on a warm instance. Like the bot cache: a few seconds
+# (AGENTGATE_WORKFLOW_CACHE_S, default 5; 0 = off), forgotten at once by a write in this process.
+_heads: dict[tuple[str, str], tuple[float, int, str]] = {}
+
+
+def forget(owner_id: str, workflow_id: str) -> None:
+    _heads.pop((owner_id, workflow_id), None)
+
+
+def _cache_s() -> float:
+    import os
+
+    try:
+        return float(os.environ.get("AGENTGATE_WORKFLOW_CACHE_S", "5"))
+    except ValueError:
+        return 5.0
+
+
 def _published(owner_id: str, workflow_id: str, version: Any) -> tuple[int, definitions.Definition]:
+    import time
+
+    if version in (None, "", 0, "0"):
+        hit = _heads.get((owner_id, workflow_id))
+        if hit is not None and hit[0] > time.monotonic():
+            return hit[1], load_definition(workflow_id, hit[1], hit[2])
     head = store.get_workflow(owner_id, workflow_id)
     if head is None:
         raise NotFound(NOT_PUBLISHED)
@@ -79,6 +104,11 @@ def _published(owner_id: str, workflow_id: str, version: Any) -> tuple[int, defi
         return number, load_definition(workflow_id, number, item.online)
     if not head.online or not head.version:
         raise NotFound(NOT_PUBLISHED)
+    ttl = _cache_s()
+    if ttl > 0:
+        if len(_heads) > 2048:
+            _heads.clear()
+        _heads[(owner_id, workflow_id)] = (time.monotonic() + ttl, int(head.version), head.online)
     return int(head.version), load_definition(workflow_id, int(head.version), head.online)
 
 
@@ -136,15 +166,44 @@ def node_output(node: store.WorkflowRun) -> str:
 
 
 class StoreRecorder(Recorder):
-    """Writes each finished node (status, input, output) before the next one starts."""
+    """Writes each finished node (status, input, output).
+
+    Writes leave the engine's path: they queue, in order, to one writer task, so the next node
+    (the model's first token) does not wait for the previous node's PutItem; `flush()` waits for
+    every write, and the run's outcome is stored only after it. A process that dies in between
+    loses at most the last records: a resume runs those nodes again.
+    """
 
     def __init__(self, run: store.WorkflowRun):
         self.run = run
+        self._queue: asyncio.Queue | None = None
+        self._writer: asyncio.Future | None = None
+        self.error: Exception | None = None
 
     async def node_done(self, *, node_execute_uuid, node, seq, status, node_input, output, error, loop_index,
                         started_at):
-        await asyncio.to_thread(self._save, node_execute_uuid, node, seq, status, node_input, output, error,
-                                loop_index, started_at)
+        if self._writer is None:
+            self._queue = asyncio.Queue()
+            self._writer = asyncio.ensure_future(self._write_all())
+        self._queue.put_nowait((node_execute_uuid, node, seq, status, node_input, output, error, loop_index,
+                                started_at))
+
+    async def _write_all(self) -> None:
+        while True:
+            item = await self._queue.get()
+            if item is None:
+                return
+            try:
+                await asyncio.to_thread(self._save, *item)
+            except Exception as exc:  # noqa: BLE001 - reported by flush()
+                log.exception("storing a node of run %s failed", self.run.execute_id)
+                self.error = exc
+
+    async def flush(self) -> None:
+        if self._writer is not None:
+            self._queue.put_nowait(None)
+            await self._writer
+            self._writer = None
 
     def _save(self, node_execute_uuid, node, seq, status, node_input, output, error, loop_index, started_at):
         text = output_json(output) if output is not None else ""
@@ -176,9 +235,12 @@ class Execution:
     during silences, and the final event only after the outcome is stored."""
 
     def __init__(self, definition: definitions.Definition, run: store.WorkflowRun, *, inputs: dict,
-                 done: dict | None = None, answers: dict | None = None, seq_start: int = 0):
+                 done: dict | None = None, answers: dict | None = None, seq_start: int = 0,
+                 create: bool = False):
         self.definition = definition
         self.run = run
+        self._create = create  # the run item is written while the first nodes run
+        self._created: asyncio.Future | None = None
         self.cancel = asyncio.Event()
         self.engine = Engine(definition, owner_id=run.owner_id, inputs=inputs, done=done, answers=answers,
                              recorder=StoreRecorder(run), cancel=self.cancel, seq_start=seq_start,
@@ -231,7 +293,21 @@ class Execution:
         store.update_run(self.run, [store.WorkflowRun.heartbeat_at.set(now_ms())],
                          condition=store.WorkflowRun.status == store.RUNNING)
 
+    async def _settle(self, item):
+        """Every write of this attempt done (the run item, node records), then the outcome."""
+        try:
+            if self._created is not None:
+                await self._created
+            await self.engine.recorder.flush()
+        except Exception:
+            log.exception("storing run %s failed", self.run.execute_id)
+            return Failed(500, "internal error: the run could not be stored", getattr(item, "usage", None))
+        return await asyncio.to_thread(self._finish, item)
+
     async def events(self) -> AsyncIterator[Any]:
+        if self._create and self._created is None:
+            self._created = asyncio.ensure_future(asyncio.to_thread(
+                self.run.save, condition=store.WorkflowRun.execute_id.does_not_exist()))
         queue: asyncio.Queue = asyncio.Queue()
         producer = asyncio.ensure_future(self._produce(queue))
         s = settings()
@@ -251,7 +327,7 @@ class Execution:
                     if self.disconnected and isinstance(item, Failed) and item.code == 499:
                         item = Failed(499, "the client disconnected; the run stopped", item.usage)
                     beat.cancel()
-                    item = await asyncio.to_thread(self._finish, item)
+                    item = await self._settle(item)
                     self.final = item
                     yield item
                     continue
@@ -278,7 +354,7 @@ class Execution:
         if self.final is None:
             if final is None or isinstance(final, Failed):
                 final = Failed(499, "the client disconnected; the run stopped", self.engine.usage)
-            await asyncio.to_thread(self._finish, final)
+            await self._settle(final)
 
     async def collect(self) -> Any:
         """Run to the end without rendering; the final event."""
@@ -353,14 +429,24 @@ def _run_turn(request, cancel):
 
 async def start(owner_id: str, workflow_id: str, parameters: Any, *, run_mode: int, version: Any = None,
                 bot_id: str | None = None, conversation_id: str | None = None) -> Execution:
-    """Validate and create the run; raises WorkflowError (404 unknown/unpublished, 400 inputs)."""
-    number, definition = await asyncio.to_thread(_published, owner_id, workflow_id, version)
+    """Validate and create the run; raises WorkflowError (404 unknown/unpublished, 400 inputs).
+
+    An asynchronous run's item is written before this returns (the background work reads it);
+    otherwise the write overlaps the first nodes, and the outcome waits for it."""
+    import time
+
+    hit = _heads.get((owner_id, workflow_id))
+    warm = hit is not None and hit[0] > time.monotonic() and version in (None, "", 0, "0")
+    number, definition = (_published(owner_id, workflow_id, version) if warm  # no I/O: from the cache
+                          else await asyncio.to_thread(_published, owner_id, workflow_id, version))
     inputs = definition.bind_inputs(parameters)
     deadline = now_ms() + settings().workflow_max_run_s * 1000
-    run = await asyncio.to_thread(store.create_run, owner_id, workflow_id, version=number, run_mode=run_mode,
-                                  inputs=inputs, deadline_ms=deadline, bot_id=bot_id,
-                                  conversation_id=conversation_id)
-    return Execution(definition, run, inputs=inputs)
+    run = store.new_run(owner_id, workflow_id, version=number, run_mode=run_mode, inputs=inputs,
+                        deadline_ms=deadline, bot_id=bot_id, conversation_id=conversation_id)
+    if run_mode == RUN_ASYNC:
+        await asyncio.to_thread(run.save, condition=store.WorkflowRun.execute_id.does_not_exist())
+        return Execution(definition, run, inputs=inputs)
+    return Execution(definition, run, inputs=inputs, create=True)
 
 
 def _done_nodes(execute_id: str) -> tuple[dict, int]:

@@ -7,7 +7,7 @@
 
 Safety (no SSRF): the host is literal in the definition (placeholders only after it, and their
 values are URL-encoded); https only; a host that is, or resolves to, a private, loopback or
-link-local address is refused (agentgate.files.attachments' check, shared with file URLs);
+link-local address, in any spelling, is refused (agentgate.files.hosts, shared with file URLs);
 redirects are not followed; the response stops at AGENTGATE_HTTP_MAX_RESPONSE_BYTES; the
 timeout is at most AGENTGATE_HTTP_TIMEOUT_S. The operator's AGENTGATE_HTTP_ALLOW_HOSTS (empty by
 default) names hosts exempt from the address check and allowed over plain http (a local service).
@@ -30,10 +30,11 @@ METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD")
 
 
 def _address_is_internal(host: str) -> bool:
-    # The one private-address check, shared with file URLs (chat attachments).
-    from agentgate.files.attachments import _internal_host
+    # The one private-address check (every spelling: decimal, octal, hex, IPv4-in-IPv6 ...),
+    # shared with file URLs (chat attachments).
+    from agentgate.files import hosts
 
-    return _internal_host(host)
+    return hosts.is_internal(host)
 
 
 def _host_part(url: str) -> str:
