@@ -219,7 +219,17 @@ def test_disconnect_keeps_the_partial_response_as_incomplete(gateway, key, clien
                 if data["type"] == "response.output_text.delta":
                     break
     assert response_id
-    final = wait_for(lambda: (s := client.responses.retrieve(response_id)).status != "in_progress" and s)
+
+    def settled():
+        # The stored item is written beside the stream, so a retrieve racing the first write may
+        # find nothing yet (noted in issue 14): keep asking until it has settled.
+        try:
+            found = client.responses.retrieve(response_id)
+        except openai.NotFoundError:
+            return None
+        return found if found.status != "in_progress" else None
+
+    final = wait_for(settled)
     assert final and final.status == "incomplete" and final.output_text == "Stub "
 
 

@@ -51,7 +51,7 @@ def test_openai_stream_exact_frames():
         'data: {' + base + ',"choices":[{"index":0,"delta":{"content":"Hel"},"logprobs":null,"finish_reason":null}]}\n\n'
         'data: {' + base + ',"choices":[{"index":0,"delta":{"content":"lo \\"x\\"\\n"},"logprobs":null,'
         '"finish_reason":null}]}\n\n'
-        'data: {' + base + ',"choices":[{"index":0,"delta":{},"logprobs":null,"finish_reason":"stop"}]}\n\n'
+        'data: {' + base + ',"choices":[{"index":0,"delta":{"content":""},"logprobs":null,"finish_reason":"stop"}]}\n\n'
         'data: {' + base + ',"choices":[],"usage":{"prompt_tokens":3,"completion_tokens":2,"total_tokens":5}}\n\n'
         'data: [DONE]\n\n'
     )
