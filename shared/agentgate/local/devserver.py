@@ -184,9 +184,17 @@ def _serve(host, port, template, info, dev_dir, dev_file, store_proc) -> int:
     dev_dir.mkdir(parents=True, exist_ok=True)
     key = ensure_root_key(dev_file)
     if not os.environ.get("AGENTGATE_JWT_SECRET"):
+        # The AgentChat signing secret is kept with the data (sessions survive a restart with
+        # it); an ephemeral run makes one in memory; against AWS stores it lives in .agentgate/.
+        from agentgate.auth.jwt_tokens import new_secret
         from agentgate.local.secrets import ensure_jwt_secret
 
-        os.environ["AGENTGATE_JWT_SECRET"] = ensure_jwt_secret(dev_dir)
+        if store_proc is None:
+            os.environ["AGENTGATE_JWT_SECRET"] = ensure_jwt_secret(dev_dir)
+        elif store_proc.data_dir is None:
+            os.environ["AGENTGATE_JWT_SECRET"] = new_secret()
+        else:
+            os.environ["AGENTGATE_JWT_SECRET"] = ensure_jwt_secret(store_proc.data_dir)
 
     config = uvicorn.Config(gateway, host=host, port=port, log_level="warning", access_log=False,
                             timeout_keep_alive=75, lifespan="off")
