@@ -48,6 +48,8 @@ class Settings:
     responses_table: str = field(default_factory=lambda: _env("AGENTGATE_RESPONSES_TABLE", "agentgate-responses"))
     users_table: str = field(default_factory=lambda: _env("AGENTGATE_USERS_TABLE", "agentgate-users"))
     tools_table: str = field(default_factory=lambda: _env("AGENTGATE_TOOLS_TABLE", "agentgate-tools"))
+    # metering and rate-limit counters (agentgate.store.usage)
+    usage_table: str = field(default_factory=lambda: _env("AGENTGATE_USAGE_TABLE", "agentgate-usage"))
     workflows_table: str = field(default_factory=lambda: _env("AGENTGATE_WORKFLOWS_TABLE", "agentgate-workflows"))
     workflow_runs_table: str = field(
         default_factory=lambda: _env("AGENTGATE_WORKFLOW_RUNS_TABLE", "agentgate-workflow-runs"))

@@ -38,6 +38,7 @@ from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
 from aws_lambda_powertools.tracing.base import BaseProvider, BaseSegment
 
+from agentgate import access_log
 from agentgate.config import settings
 
 SERVICE = "agentgate"  # also the logger's name: agentgate.* module loggers propagate to it
@@ -134,22 +135,18 @@ def instrument(handler: Callable) -> Callable:
 
 
 # ---------------------------------------------------------------- per request
-class _Request:
-    """One request's access record while it runs (fields, and when it started)."""
-
-    __slots__ = ("fields", "started")
-
-    def __init__(self, fields: dict[str, Any]):
-        self.fields = {k: v for k, v in fields.items() if v not in (None, "")}
-        self.started = time.perf_counter()
-
-
-_current: contextvars.ContextVar[_Request | None] = contextvars.ContextVar("agentgate_request", default=None)
+# One request's record is an agentgate.access_log record: the local gateway's access line, the
+# Lambda JSON access line and the audit trail (agentgate.policy.metering) share its fields. When
+# the local gateway already opened one for this request, the app's middleware annotates that one.
 
 
 def begin(**fields: Any) -> contextvars.Token:
     """A request starts (the ASGI middleware calls this): its record, and its log keys."""
-    token = _current.set(_Request(fields))
+    outer = access_log.current()
+    method, path = fields.pop("method", None), fields.pop("path", None)
+    record = outer if outer is not None else access_log.begin(method or "-", path or "-")
+    record.set(**fields)
+    token = access_log.bind(record)
     bind_log_keys(**fields)
     return token
 
@@ -157,33 +154,40 @@ def begin(**fields: Any) -> contextvars.Token:
 def annotate(**fields: Any) -> None:
     """What only deeper code knows (bot_id, input_tokens, output_tokens ...), for this request's
     access line, metrics and log lines; a no-op outside a request."""
-    request = _current.get()
-    if request is None:
+    if access_log.current() is None:
         return
-    request.fields.update({k: v for k, v in fields.items() if v not in (None, "")})
+    fields = {k: v for k, v in fields.items() if v not in (None, "")}
+    if "input_tokens" in fields or "output_tokens" in fields:
+        record = access_log.current()
+        inputs = int(fields.get("input_tokens", record.extra.get("input_tokens", 0)) or 0)
+        outputs = int(fields.get("output_tokens", record.extra.get("output_tokens", 0)) or 0)
+        fields["tokens"] = inputs + outputs
+    access_log.annotate(**fields)
     bind_log_keys(**fields)
 
 
 def first_token() -> None:
     """The first token of a streamed answer leaves now: the request's time to first token."""
-    request = _current.get()
-    if request is not None and "ttft_ms" not in request.fields:
-        request.fields["ttft_ms"] = round((time.perf_counter() - request.started) * 1000, 1)
+    access_log.first_token()
 
 
 def finish(token: contextvars.Token, status: int) -> dict[str, Any]:
     """The request ends: its access line and metrics are written; returns the record."""
-    request = _current.get()
-    _current.reset(token)
-    if request is None:
+    record = access_log.current()
+    access_log.unbind(token)
+    if record is None:
         return {}
-    record = {**request.fields, "status": int(status),
-              "latency_ms": round((time.perf_counter() - request.started) * 1000, 1)}
+    if access_log.current() is None:  # our own record (not the local gateway's): it ends here
+        record.finish(status)
+        out = record.as_dict()
+    else:
+        out = {**record.as_dict(), "status": int(status),
+               "latency_ms": round((time.perf_counter() - record._started) * 1000, 1)}
     try:
-        emit(record)
+        emit(out)
     finally:
         unbind_log_keys()
-    return record
+    return out
 
 
 def bind_log_keys(**fields: Any) -> None:

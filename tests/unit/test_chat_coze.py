@@ -254,7 +254,8 @@ def test_auto_save_history_false_stores_nothing(client, alice, bot):
         s = chat(client, alice, bot, "private", auto_save_history=False, stream=True)
     assert r.json()["data"]["message"]["content"] == "Echo: private"
     assert events_of(s.text)[-2][1]["status"] == "completed"
-    assert dict(calls.by_operation) == {"GetItem": 1}  # the bot (then cached); nothing written
+    # the bot (then cached); nothing written (but the key's metering, counted in test_chat_openai.py)
+    assert calls.conversation_data() == {"GetItem": 1}
     assert list(store.Message.scan()) == [] and list(store.Chat.scan()) == [] and list(store.Conversation.scan()) == []
     # in an existing conversation: its history is not read, nothing is added
     data = chat(client, alice, bot, "kept").json()["data"]
@@ -268,12 +269,13 @@ def test_store_calls_per_turn(client, alice, bot):
         data = chat(client, alice, bot, "x").json()["data"]
     # bot; conversation, chat, question, answer; chat's final status; after the answer, whether
     # the conversation still exists (a delete meanwhile: the turn takes its writes back out)
-    assert dict(calls.by_operation) == {"GetItem": 2, "PutItem": 4, "UpdateItem": 1}
+    # (the key's rate window and metering: test_chat_openai.py::test_store_calls_per_turn)
+    assert calls.conversation_data() == {"GetItem": 2, "PutItem": 4, "UpdateItem": 1}
     with count_store_calls() as calls:
         chat(client, alice, bot, "y", stream=True, params={"conversation_id": data["conversation_id"]})
     # conversation (the bot is cached now), history; chat, question, answer; final status; the
     # conversation's existence after the answer
-    assert dict(calls.by_operation) == {"GetItem": 2, "Query": 1, "PutItem": 3, "UpdateItem": 1}
+    assert calls.conversation_data() == {"GetItem": 2, "Query": 1, "PutItem": 3, "UpdateItem": 1}
 
 
 # ------------------------------------------------------------------------------------- cancel

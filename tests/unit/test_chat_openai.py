@@ -265,15 +265,18 @@ def test_sessions_clear(client, alice, bot):
 def test_store_calls_per_turn(client, alice, bot):
     with count_store_calls() as calls:
         client.post("/v1/chat/completions", json=ask("x"), headers=alice)
-    assert dict(calls.by_operation) == {"GetItem": 1}  # stateless: the bot, nothing written
+    # stateless: the bot; the key's rate window (one UpdateItem before the model); after the
+    # answer, the day's usage (UpdateItem) and the request's audit record (PutItem)
+    assert dict(calls.by_operation) == {"GetItem": 1, "UpdateItem": 2, "PutItem": 1}
     with count_store_calls() as calls:
         client.post("/v1/chat/completions", json=ask("x", sessionId="k"), headers=alice)
     # history; conversation (new session), question, answer (the bot comes from the cache now);
-    # after the answer, whether the conversation still exists
-    assert dict(calls.by_operation) == {"Query": 1, "PutItem": 3, "GetItem": 1}
+    # after the answer, whether the conversation still exists; the same metering
+    assert dict(calls.by_operation) == {"Query": 1, "PutItem": 4, "GetItem": 1, "UpdateItem": 2}
     with count_store_calls() as calls:
         client.post("/v1/chat/completions", json=ask("y", sessionId="k", stream=True), headers=alice)
-    assert dict(calls.by_operation) == {"Query": 1, "PutItem": 2, "GetItem": 1}
+    # a stream also takes and gives back one of the key's concurrent-stream slots
+    assert dict(calls.by_operation) == {"Query": 1, "PutItem": 3, "GetItem": 1, "UpdateItem": 4}
 
 
 def test_reads_before_the_model_is_called(client, alice, bot, monkeypatch):

@@ -26,6 +26,7 @@ from agentgate.chat import registry
 from agentgate.chat import service as chat_service
 from agentgate.chat.service import BOT_NOT_FOUND, StoredMessage, TurnInput
 from agentgate.ids import now_s
+from agentgate.policy import bindings
 from agentgate.protocols import agentchat as agentchat_proto
 from agentgate.protocols import aiflowy as aiflowy_proto
 from agentgate.protocols import coze as coze_proto
@@ -136,7 +137,9 @@ async def _stream(request: Request, renderer, turn: chat_service.Turn, *,
         watcher.cancel()
     if type(first) is Error:
         raise _api_error(first, string_code)
-    return TurnStreamResponse(_sse(renderer, first, stream), turn)
+    response = TurnStreamResponse(_sse(renderer, first, stream), turn)
+    response.headers.update(turn.rate_headers)
+    return response
 
 
 # ------------------------------------------------------------------------------------- health
@@ -154,12 +157,16 @@ async def healthz():
 @app.post("/api/v1/chat/completions")
 async def chat_completions(request: Request, principal: Principal = Depends(CHAT)):
     req = openai_proto.parse_request(await request.body())
+    if req.model == bindings.DEFAULT_REF and not principal.default_bot:
+        raise ApiError(422, "model is required: name a bot by id or alias (this key has no default bot)",
+                       param="model")
     messages = req.chat_messages()
     key = req.session_key
     turn = await chat_service.prepare(TurnInput(
         owner_id=principal.owner_id, bot_ref=req.model, messages=messages,
         to_store=chat_service.stored_from_messages(messages) if key else [],
-        memory="session" if key else "none", session_key=key, user_id=req.user, params=req.params()))
+        memory="session" if key else "none", session_key=key, user_id=req.user, params=req.params(),
+        principal=principal, stream=bool(req.stream)))
     completion_id = openai_proto.new_completion_id()
     if req.stream:
         renderer = openai_proto.StreamRenderer(completion_id=completion_id, model=req.model,
@@ -168,9 +175,10 @@ async def chat_completions(request: Request, principal: Principal = Depends(CHAT
     await _run_blocking(request, turn)
     if turn.status == "failed" and turn.error is not None:  # also after a partial answer (stored as partial)
         raise _api_error(turn.error, string_code=True)
-    return openai_proto.completion(completion_id=completion_id, model=req.model, created=turn.created_at,
-                                   text=turn.text, tool_calls=turn.tool_calls, finish_reason=turn.finish_reason,
-                                   usage=turn.usage, recall=turn.recall)
+    return JSONResponse(openai_proto.completion(completion_id=completion_id, model=req.model,
+                                                created=turn.created_at, text=turn.text, tool_calls=turn.tool_calls,
+                                                finish_reason=turn.finish_reason, usage=turn.usage,
+                                                recall=turn.recall), headers=turn.rate_headers)
 
 
 @app.get("/v1/models")
@@ -179,7 +187,7 @@ async def list_models(principal: Principal = Depends(READ)):
     from agentgate.store.bots import list_online_bots
 
     bots = await asyncio.to_thread(list_online_bots, principal.owner_id)
-    return openai_proto.models_list(bots)
+    return openai_proto.models_list([b for b in bots if bindings.bot_allowed(principal, b)])
 
 
 @app.get("/v1/models/{model}")
@@ -188,8 +196,8 @@ async def retrieve_model(model: str, principal: Principal = Depends(READ)):
     """openai's `models.retrieve`: one published bot, by id or alias."""
     from agentgate.store.bots import resolve_online_bot
 
-    bot = await asyncio.to_thread(resolve_online_bot, principal.owner_id, model)
-    if bot is None:
+    bot = await asyncio.to_thread(resolve_online_bot, principal.owner_id, bindings.bot_ref_for(principal, model))
+    if bot is None or not bindings.bot_allowed(principal, bot):
         raise ApiError(404, f"The model '{model}' does not exist (bot not found or not published)",
                        code="model_not_found", param="model")
     entry = next(m for m in openai_proto.models_list([bot])["data"] if m["id"] in (model, bot.bot_id))
@@ -208,8 +216,8 @@ async def clear_session(request: Request, principal: Principal = Depends(CHAT)):
         raise ApiError(400, "agentId is required", param="agentId")
     if not isinstance(key, str) or not key:
         raise ApiError(400, "sessionKey is required", param="sessionKey")
-    bot = await asyncio.to_thread(chat_service._resolve_bot, principal.owner_id, agent)
-    if bot is None:
+    bot = await asyncio.to_thread(chat_service._resolve_bot, principal.owner_id, bindings.bot_ref_for(principal, agent))
+    if bot is None or not bindings.bot_allowed(principal, bot):
         raise ApiError(404, BOT_NOT_FOUND)
     store = chat_service._store()
     cid = store.session_conversation_id(principal.owner_id, bot.bot_id, key)
@@ -243,7 +251,7 @@ def _coze_turn_input(principal: Principal, req: coze_proto.ChatRequest, conversa
     return TurnInput(owner_id=principal.owner_id, bot_ref=req.bot_id, messages=messages, to_store=to_store,
                      context=context, memory="conversation", conversation_id=conversation_id,
                      save=req.auto_save_history, with_chat=True, user_id=req.user_id, meta_data=req.meta_data,
-                     variables=variables)
+                     variables=variables, principal=principal, stream=bool(req.stream))
 
 
 def _seed_query_form(req: coze_proto.ChatRequest) -> bool:
@@ -316,9 +324,9 @@ async def _chat_ref(request: Request) -> tuple[str, str]:
     return cid, chat_id
 
 
-async def _get_chat(owner_id: str, cid: str, chat_id: str):
-    chat = await asyncio.to_thread(chat_service._store().get_chat, owner_id, cid, chat_id, True)
-    if chat is None:
+async def _get_chat(principal: Principal, cid: str, chat_id: str):
+    chat = await asyncio.to_thread(chat_service._store().get_chat, principal.owner_id, cid, chat_id, True)
+    if chat is None or not await asyncio.to_thread(bindings.bot_id_allowed, principal, chat.bot_id):
         raise ApiError(404, "chat not found")
     return chat
 
@@ -326,14 +334,14 @@ async def _get_chat(owner_id: str, cid: str, chat_id: str):
 @app.api_route("/v3/chat/retrieve", methods=["GET", "POST"])
 async def coze_retrieve(request: Request, principal: Principal = Depends(READ)):
     cid, chat_id = await _chat_ref(request)
-    chat = await _get_chat(principal.owner_id, cid, chat_id)
+    chat = await _get_chat(principal, cid, chat_id)
     return coze_proto.envelope(coze_proto.chat_from_model(chat))
 
 
 @app.api_route("/v3/chat/message/list", methods=["GET", "POST"])
 async def coze_chat_messages(request: Request, principal: Principal = Depends(READ)):
     cid, chat_id = await _chat_ref(request)
-    await _get_chat(principal.owner_id, cid, chat_id)
+    await _get_chat(principal, cid, chat_id)
     store = chat_service._store()
     rows, _ = await asyncio.to_thread(store.list_messages, principal.owner_id, cid, order="asc", chat_id=chat_id,
                                       limit=200)
@@ -347,6 +355,8 @@ async def coze_cancel(request: Request, principal: Principal = Depends(CHAT)):
     cid, chat_id = await _chat_ref(request)
     store = chat_service._store()
     chat = await asyncio.to_thread(store.get_chat, principal.owner_id, cid, chat_id, True)
+    if chat is not None and not await asyncio.to_thread(bindings.bot_id_allowed, principal, chat.bot_id):
+        raise ApiError(404, "chat not found")
     if chat is None:
         # A chat that keeps no record (auto_save_history=false) can still be running here.
         control = registry.get(chat_id)
@@ -367,7 +377,7 @@ async def coze_cancel(request: Request, principal: Principal = Depends(CHAT)):
 @app.post("/v3/chat/submit_tool_outputs")
 async def coze_submit_tool_outputs(request: Request, principal: Principal = Depends(CHAT)):
     cid, chat_id = await _chat_ref(request)
-    chat = await _get_chat(principal.owner_id, cid, chat_id)
+    chat = await _get_chat(principal, cid, chat_id)
     if chat.status != "requires_action":
         raise ApiError(400, f"the chat is {chat.status}, not requires_action: there are no tool calls to answer")
     raise ApiError(501, "tool outputs are not supported yet")
@@ -380,13 +390,14 @@ async def coze_submit_tool_outputs(request: Request, principal: Principal = Depe
 async def aiflowy_external_chat(request: Request, principal: Principal = Depends(CHAT)):
     req = aiflowy_proto.parse_request(await request.body())
     turn = await chat_service.prepare(TurnInput(owner_id=principal.owner_id, bot_ref=req.botId,
-                                                messages=req.chat_messages()))
+                                                messages=req.chat_messages(), principal=principal,
+                                                stream=bool(req.stream)))
     if req.stream:
         return await _stream(request, aiflowy_proto.StreamRenderer(), turn)
     await _run_blocking(request, turn)
     if turn.status == "failed" and turn.error is not None:
         raise _api_error(turn.error, string_code=False)
-    return JSONResponse(aiflowy_proto.blocking(turn.text, turn.usage, turn.created_ms))
+    return JSONResponse(aiflowy_proto.blocking(turn.text, turn.usage, turn.created_ms), headers=turn.rate_headers)
 
 
 # ------------------------------------------------------------------------------------- AgentChat
@@ -407,7 +418,8 @@ async def agentchat_chat(request: Request, principal: Principal = Depends(CHAT))
     try:
         turn = await chat_service.prepare(TurnInput(
             owner_id=principal.owner_id, bot_ref=None, messages=[ChatMessage(role="user", content=content)],
-            to_store=[stored], memory="conversation", conversation_id=req.dialog_id, with_chat=True))
+            to_store=[stored], memory="conversation", conversation_id=req.dialog_id, with_chat=True,
+            user_id=principal.owner_id if principal.is_user else None, principal=principal, stream=True))
     except ApiError as err:
         if err.status == 404 and err.message == chat_service.CONVERSATION_NOT_FOUND:
             raise ApiError(404, f"dialog {req.dialog_id} not found: create one with POST /api/v1/dialog "

@@ -5,20 +5,22 @@ from __future__ import annotations
 from fastapi import Request
 
 from agentgate.api.errors import ApiError
-from agentgate.auth.principal import MISSING, Principal, principal_from_scope, request_context_from_scope
+from agentgate.auth.principal import (MISSING, REFUSAL_STATUS, Principal, principal_from_scope,
+                                      request_context_from_scope, source_ip_from_scope)
 from agentgate.ids import now_ms
 
 
 def current_principal(request: Request) -> Principal:
     """The one principal reader. The authorizer's decision may come from its cache (up to the
-    stage's TTL old), so what can lapse meanwhile (the key's expiry) is checked here again."""
+    stage's TTL old), so what can lapse meanwhile (the key's expiry) and what the cache does not
+    key on (the source address, against the key's IP allow-list) is checked here, every time."""
     principal = principal_from_scope(request.scope)
     if principal is None:
         # Only reachable when a function is called without the authorizer in front of it.
         raise ApiError(401, MISSING)
-    reason = principal.refusal(now_ms())
+    reason = principal.refusal(now_ms(), source_ip_from_scope(request.scope))
     if reason is not None:
-        raise ApiError(401, reason)
+        raise ApiError(REFUSAL_STATUS.get(reason, 401), reason)
     return principal
 
 

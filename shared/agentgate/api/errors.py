@@ -14,6 +14,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from agentgate.policy.errors import PolicyError
+
 log = logging.getLogger(__name__)
 
 OPENAI_PATHS = ("/v1/chat/completions", "/api/v1/chat/completions", "/v1/models", "/api/v1/models",
@@ -39,12 +41,14 @@ _OPENAI_TYPES = {
 class ApiError(Exception):
     """An error a caller can act on. `code` defaults to the HTTP status (seed 002's table)."""
 
-    def __init__(self, status: int, message: str, *, code: int | str | None = None, param: str | None = None):
+    def __init__(self, status: int, message: str, *, code: int | str | None = None, param: str | None = None,
+                 headers: dict[str, str] | None = None):
         super().__init__(message)
         self.status = status
         self.message = message
         self.code = code
         self.param = param
+        self.headers = headers
 
 
 def bad_request(message: str, param: str | None = None) -> ApiError:
@@ -130,7 +134,14 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError):
         return error_response(request.url.path, exc.status, exc.message, request_id_of(request),
-                              code=exc.code, param=exc.param)
+                              code=exc.code, param=exc.param, headers=exc.headers)
+
+    @app.exception_handler(PolicyError)
+    async def _policy_error(request: Request, exc: PolicyError):
+        # OpenAI's error.code for a rate limit is a string (the openai SDK raises RateLimitError by status).
+        code = "rate_limit_exceeded" if exc.status == 429 and shape_for_path(request.url.path) == "openai" else None
+        return error_response(request.url.path, exc.status, exc.message, request_id_of(request), code=code,
+                              headers=exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError):

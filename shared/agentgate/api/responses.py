@@ -37,7 +37,7 @@ async def create_response(request: Request, principal: Principal = Depends(CHAT)
     from agentgate.api.chat import TurnStreamResponse  # the chat app's disconnect-aware SSE response
 
     req = proto.parse_request(await request.body())
-    rt = await service.prepare(principal.owner_id, req, emit=req.stream)
+    rt = await service.prepare(principal.owner_id, req, emit=req.stream, principal=principal)
     watcher = asyncio.ensure_future(_watch(request, rt))
     try:
         await rt.open()  # the first event: an error there is still an HTTP status

@@ -34,7 +34,27 @@ def to_payload(turn) -> dict:
         "request": {"bot": dataclasses.asdict(req.bot), "history": [_message(m) for m in req.history],
                     "messages": [_message(m) for m in req.messages], "variables": dict(req.variables),
                     "params": dict(req.params)},
+        # the key's policy facts, so the worker meters the turn and settles its rate limits
+        "principal": turn.principal.to_context() if turn.principal is not None else None,
+        "admission": _admission_payload(turn.admission),
     }
+
+
+def _admission_payload(admission) -> dict | None:
+    if admission is None:
+        return None
+    out = dataclasses.asdict(admission)
+    out.pop("_settled", None)
+    return out
+
+
+def _admission(payload: dict | None):
+    if not payload:
+        return None
+    from agentgate.policy.limits import Limits
+    from agentgate.policy.ratelimit import Admission
+
+    return Admission(**{**payload, "limits": Limits(**payload["limits"])})
 
 
 def from_payload(payload: dict):
@@ -47,7 +67,8 @@ def from_payload(payload: dict):
     turn = Turn(owner_id=payload["owner_id"], bot=SimpleNamespace(bot_id=payload["bot_id"]), request=request,
                 conversation_id=payload["conversation_id"], section_id=payload["section_id"],
                 chat_id=payload["chat_id"], answer_id=payload["answer_id"], persist=True, create_conversation=None,
-                questions=[], user_id=payload.get("user_id"), meta_data=payload.get("meta_data") or {})
+                questions=[], user_id=payload.get("user_id"), meta_data=payload.get("meta_data") or {},
+                principal=_principal(payload.get("principal")), admission=_admission(payload.get("admission")))
     turn.questions_saved = True
     # The stored chat, by its key (no read: its final update needs only the key; a cancel that
     # came first is kept, and the turn's cancel poll sees it).
@@ -56,6 +77,12 @@ def from_payload(payload: dict):
                            owner_id=payload["owner_id"], bot_id=payload["bot_id"], status="in_progress",
                            created_at=payload.get("created_at") or 0)
     return turn
+
+
+def _principal(context: dict | None):
+    from agentgate.auth.principal import Principal
+
+    return Principal.from_context(context) if context else None
 
 
 async def run_job(payload: dict):

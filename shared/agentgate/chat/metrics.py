@@ -20,11 +20,28 @@ class StoreCalls:
         self._lock = threading.Lock()
         self.by_operation: Counter[str] = Counter()
         self.by_table: Counter[str] = Counter()
+        self._pairs: Counter[tuple[str, str]] = Counter()
 
     def add(self, operation: str, table: str | None) -> None:
         with self._lock:
             self.by_operation[operation] += 1
             self.by_table[table or "?"] += 1
+            self._pairs[(operation, table or "?")] += 1
+
+    def excluding(self, *tables: str) -> dict[str, int]:
+        """Calls by operation, leaving out those on `tables` (e.g. the metering table)."""
+        out: Counter[str] = Counter()
+        for (operation, table), n in self._pairs.items():
+            if table not in tables:
+                out[operation] += n
+        return dict(out)
+
+    def conversation_data(self) -> dict[str, int]:
+        """Calls by operation without the access policy's own (rate limits and metering: the
+        usage table), whose cost per turn tests/unit/test_chat_openai.py counts separately."""
+        from agentgate.config import settings
+
+        return self.excluding(settings().usage_table)
 
     @property
     def total(self) -> int:
@@ -34,6 +51,7 @@ class StoreCalls:
         with self._lock:
             self.by_operation.clear()
             self.by_table.clear()
+            self._pairs.clear()
 
 
 @contextmanager

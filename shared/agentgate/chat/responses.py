@@ -247,7 +247,7 @@ class ResponseTurn:
         return b.response()
 
 
-async def prepare(owner_id: str, req: proto.ResponsesRequest, *, emit: bool) -> ResponseTurn:
+async def prepare(owner_id: str, req: proto.ResponsesRequest, *, emit: bool, principal=None) -> ResponseTurn:
     """Validate, read the previous chain and the bot, and return a ResponseTurn. Raises ApiError."""
     items = proto.normalize_input(req.input)
     chain: list = []
@@ -280,7 +280,7 @@ async def prepare(owner_id: str, req: proto.ResponsesRequest, *, emit: bool) -> 
 
     turn = await chat_service.prepare(TurnInput(
         owner_id=owner_id, bot_ref=req.model, messages=messages, context=history, memory="none",
-        user_id=req.user, params=req.runner_params()))
+        user_id=req.user, params=req.runner_params(), principal=principal, stream=emit))
 
     store = _store()
     params = req.echo_params()

@@ -12,6 +12,11 @@ Store round trips:
   (message/list, the next turn of a session) finds them;
 - while a Coze chat streams for longer than AGENTGATE_CANCEL_POLL_S (default 1 s): one consistent
   GetItem of the chat per interval, to see a cancel that landed on another Lambda instance.
+- the key's access policy (agentgate.policy): its binding and conversation policies cost nothing
+  (they ride in the authorizer's context; a session under a dm/group policy reads its
+  conversation once); a rate-limited key adds one UpdateItem round trip just before the model
+  is called, and at the end its tokens, its stream slot and the metering are written in
+  parallel with the answer.
 
 Turn.events() yields runner events (TextDelta, ToolCall), protocols.sse.KeepAlive after
 AGENTGATE_SSE_KEEPALIVE_S (default 15 s) of silence, then, once the outcome is stored, the
@@ -35,6 +40,7 @@ from agentgate.chat import content as contents
 from agentgate.chat import registry
 from agentgate.chat.registry import _CANCEL, TurnControl
 from agentgate.ids import new_id, now_ms, now_s
+from agentgate.policy import bindings, conversation_rules, ratelimit
 from agentgate.protocols.sse import KEEPALIVE
 from agentgate.runner.events import Error, Finish, ServerToolCall, ServerToolResult, TextDelta, ToolCall, Usage
 from agentgate.runner.types import BotSpec, ChatMessage, TurnRequest
@@ -138,6 +144,9 @@ class TurnInput:
     meta_data: dict | None = None
     variables: dict[str, str] = field(default_factory=dict)
     params: dict[str, Any] = field(default_factory=dict)
+    # who asks (auth.principal): their binding, limits and conversation policies apply (None: none)
+    principal: Any = None
+    stream: bool = False  # a streamed answer holds one of the key's concurrent-stream slots
 
 
 def stored_from_messages(messages: list[ChatMessage]) -> list[StoredMessage]:
@@ -187,6 +196,7 @@ async def prepare(inp: TurnInput) -> "Turn":
     else:
         messages, context = inp.messages, inp.context
     store = _store()
+    inp.bot_ref = bindings.bot_ref_for(inp.principal, inp.bot_ref)
 
     want_conversation = inp.memory == "conversation" and inp.conversation_id
     if want_conversation and not inp.bot_ref:
@@ -203,10 +213,12 @@ async def prepare(inp: TurnInput) -> "Turn":
             asyncio.to_thread(store.get_conversation, inp.owner_id, inp.conversation_id))
     else:
         bot, conv = await asyncio.to_thread(_resolve_bot, inp.owner_id, inp.bot_ref), None
-    if bot is None:
-        raise ApiError(404, BOT_NOT_FOUND)
+    if bot is None or not bindings.bot_allowed(inp.principal, bot):
+        raise ApiError(404, BOT_NOT_FOUND)  # a bot outside the key's binding does not exist for it
     observability.annotate(bot_id=bot.bot_id)
     if want_conversation and conv is None:
+        raise ApiError(404, CONVERSATION_NOT_FOUND)
+    if conv is not None and conv.bot_id and not bindings.bot_id_allowed(inp.principal, conv.bot_id):
         raise ApiError(404, CONVERSATION_NOT_FOUND)
 
     spec = bot_spec(bot)
@@ -242,6 +254,7 @@ async def prepare(inp: TurnInput) -> "Turn":
                                "conversation_id": conversation_id}
     else:
         persist = False
+    await _check_conversation_policy(inp, conv, conversation_id, store)
 
     if any(r.content_type == "object_string" for r in rows):
         history = await asyncio.to_thread(contents.history_messages, inp.owner_id, rows)
@@ -257,6 +270,8 @@ async def prepare(inp: TurnInput) -> "Turn":
         request.server_tools = await asyncio.to_thread(specs_for, inp.owner_id, tool_ids)
         request.tool_context = ToolContext(owner_id=inp.owner_id)
     chat_id = new_id() if inp.with_chat else None
+    # Last before the model: the key's rate limits (429 with Retry-After; one round trip).
+    admission = await ratelimit.admit(inp.principal, stream=inp.stream)
     questions = []
     if persist and conversation_id:
         for m in inp.to_store:
@@ -272,7 +287,20 @@ async def prepare(inp: TurnInput) -> "Turn":
                 section_id=section_id, chat_id=chat_id, answer_id=new_id(), persist=persist and bool(conversation_id),
                 create_conversation=create_conv, questions=questions, user_id=inp.user_id,
                 meta_data=dict(inp.meta_data or {}), recall=knowledge.event if knowledge is not None else None,
-                bind_bot=bind_bot and persist)
+                bind_bot=bind_bot and persist, principal=inp.principal, admission=admission)
+
+
+async def _check_conversation_policy(inp: TurnInput, conv, conversation_id: str | None, store) -> None:
+    """The key's dm/group policies (agentgate.policy.conversation_rules) for this turn."""
+    if not conversation_rules.needs_starter(inp.principal):
+        return
+    started_by = None
+    if conv is not None:
+        started_by = conv.user_id
+    elif inp.memory == "session" and conversation_id:
+        existing = await asyncio.to_thread(store.get_conversation, inp.owner_id, conversation_id)
+        started_by = existing.user_id if existing is not None else None
+    conversation_rules.check(inp.principal, started_by=started_by, user=inp.user_id)
 
 
 async def _knowledge(owner_id: str, bot, messages: list[ChatMessage]):
@@ -297,8 +325,10 @@ class Turn:
     def __init__(self, *, owner_id: str, bot, request: TurnRequest, conversation_id: str | None,
                  section_id: str | None, chat_id: str | None, answer_id: str, persist: bool,
                  create_conversation: dict | None, questions: list[dict], user_id: str | None,
-                 meta_data: dict, recall=None, bind_bot: bool = False):
+                 meta_data: dict, recall=None, bind_bot: bool = False, principal=None, admission=None):
         self.owner_id = owner_id
+        self.principal = principal
+        self.admission = admission  # policy.ratelimit.Admission: settled when the turn is over
         self.bot = bot
         self.request = request
         self.conversation_id = conversation_id
@@ -499,10 +529,39 @@ class Turn:
         else:
             self.status = "completed"
 
+    @property
+    def rate_headers(self) -> dict[str, str]:
+        """x-ratelimit-* for the answer (empty when the key is not limited)."""
+        return self.admission.headers() if self.admission is not None else {}
+
+    def _account(self) -> None:
+        """Thread: the key's tokens and stream slot (rate limits) and the metering of this turn."""
+        usage = self.usage or Usage(0, 0)
+        if self.admission is not None:
+            self.admission.settle(usage.input_tokens + usage.output_tokens)
+        if self.principal is None:
+            return
+        from agentgate.policy import metering
+
+        failed = self.status == "failed" and not self.disconnected
+        status = 200 if not failed else int(self.error.status) if self.error is not None else 502
+        metering.record(owner_id=self.owner_id, key_id=self.principal.key_id, bot_id=self.bot.bot_id,
+                        user=self.user_id, input_tokens=usage.input_tokens, output_tokens=usage.output_tokens,
+                        error=failed, status=status)
+
     async def _finalize(self) -> None:
         if self._finalized:
             return
         self._finalized = True
+        await asyncio.gather(self._store_outcome(), self._account_safely())
+
+    async def _account_safely(self) -> None:
+        try:
+            await asyncio.to_thread(self._account)
+        except Exception:
+            log.exception("accounting for the turn failed (key %s)", getattr(self.principal, "key_id", None))
+
+    async def _store_outcome(self) -> None:
         if not self.persist:
             return
         try:

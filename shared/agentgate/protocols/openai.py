@@ -59,7 +59,8 @@ class StreamOptions(BaseModel):
 
 class ChatCompletionRequest(BaseModel):
     model_config = ConfigDict(extra="ignore")
-    model: Annotated[StrictStr, Field(min_length=1, max_length=256)]
+    # "default" or absent: the key's default bot (seed 000's binding `match.default`)
+    model: Annotated[StrictStr, Field(min_length=1, max_length=256)] = "default"
     messages: Annotated[list[InMessage], Field(min_length=1)]
     stream: StrictBool = False
     stream_options: StreamOptions | None = None
