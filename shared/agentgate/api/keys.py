@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, Strict
 from agentgate import SERVICE_NAME, __version__
 from agentgate.api.app import create_app
 from agentgate.api.deps import requires, stage_of
+from agentgate.api import usage as usage_api
 from agentgate.api.errors import ApiError
 from agentgate.auth import cache as authorizer_cache
 from agentgate.auth import management
@@ -22,12 +23,45 @@ PAT = "/api/permission_api/pat"
 NAME_MAX = settings().key_name_max
 
 app = create_app("keys")
+app.include_router(usage_api.router)  # GET /v1/usage (agentgate.api.usage)
 
 Name = Annotated[StrictStr, Field(min_length=1, max_length=NAME_MAX)]
 KeyId = Annotated[StrictStr, Field(pattern=r"^[0-9]{1,20}$")]
 
 
-class CreateKey(BaseModel):
+RefList = Annotated[list[Annotated[StrictStr, Field(min_length=1, max_length=128)]], Field(max_length=100)]
+Cidrs = Annotated[list[Annotated[StrictStr, Field(min_length=1, max_length=64)]], Field(max_length=50)]
+Policy = Literal["allow", "disabled"]
+
+
+class RateLimits(BaseModel):
+    """Per key; a field left out takes the scope's default, 0 = unlimited."""
+    model_config = ConfigDict(extra="forbid")
+    rpm: Annotated[StrictInt, Field(ge=0, le=10_000_000_000)] | None = None
+    tpm: Annotated[StrictInt, Field(ge=0, le=10_000_000_000)] | None = None
+    concurrency: Annotated[StrictInt, Field(ge=0, le=10_000_000_000)] | None = None
+
+
+class PolicyFields(BaseModel):
+    """The access policy of a key (agentgate.policy), on create and update."""
+    model_config = ConfigDict(extra="ignore")
+    bot_ids: RefList | None = Field(None, description="bots (ids or aliases) the key may use; empty = all")
+    workflow_ids: RefList | None = Field(None, description="workflows the key may run; empty = all")
+    allowed_ips: Cidrs | None = Field(None, description="CIDRs the key may be used from; empty = anywhere")
+    rate_limits: RateLimits | None = None
+    default_bot_id: Annotated[StrictStr, Field(max_length=128)] | None = Field(
+        None, description="the bot for requests naming no model (or `default`)")
+    dm_policy: Policy | None = None
+    group_policy: Policy | None = None
+
+    def policy(self) -> management.KeyPolicy:
+        values = self.model_dump(include=set(management.POLICY_FIELDS), exclude_unset=True)
+        if self.rate_limits is not None:
+            values["rate_limits"] = self.rate_limits.model_dump(exclude_none=True)
+        return management.KeyPolicy.from_values(values)
+
+
+class CreateKey(PolicyFields):
     model_config = ConfigDict(extra="ignore")
     name: Name
     expire: StrictInt = Field(0, ge=0, description="0 = never; < 10^12: lifetime in ms; >= 10^12: expiry as a ms "
@@ -54,7 +88,7 @@ class KeyRef(BaseModel):
     _id = field_validator("id", mode="before")(coerce_id)
 
 
-class UpdateKey(KeyRef):
+class UpdateKey(KeyRef, PolicyFields):
     name: Name | None = None
     enabled: StrictBool | None = None
 
@@ -66,11 +100,18 @@ class UpdateKey(KeyRef):
         return v.strip() if v is not None else v
 
 
+class RotateKey(KeyRef):
+    grace_ms: Annotated[StrictInt, Field(ge=0, le=management.MAX_GRACE_MS)] = Field(
+        management.DEFAULT_GRACE_MS, description="how long the old secret keeps working (ms; at most 7 days)")
+
+
 def _actor(p: Principal) -> management.Actor:
     # A signed-in AgentChat user creates keys as the account, which does not expire; only the
-    # short-lived token they sent does. Keys acting for themselves cap their children.
+    # short-lived token they sent does. Keys acting for themselves cap their children, and keep
+    # them inside their own bindings and address lists.
     expired_at = 0 if p.is_user else p.expired_at
-    return management.Actor(key_id=p.key_id, owner_id=p.owner_id, scopes=p.scopes, expired_at=expired_at)
+    return management.Actor(key_id=p.key_id, owner_id=p.owner_id, scopes=p.scopes, expired_at=expired_at,
+                            bot_ids=p.bot_ids, workflow_ids=p.workflow_ids, allowed_ips=p.allowed_ips)
 
 
 def _run(fn, *args, **kwargs):
@@ -127,7 +168,7 @@ def _flush(request: Request) -> None:
 def create_key(body: CreateKey, principal: Admin):
     actor = _actor(principal)
     item, plaintext = _run(management.create_key, actor, body.name, body.expire, body.scopes, body.owner_id,
-                           chosen=body.api_key, allow_weak=body.allow_weak)
+                           chosen=body.api_key, allow_weak=body.allow_weak, policy=body.policy())
     described = management.describe(item)
     described["api_key"] = plaintext  # the only time the plaintext is ever shown
     _, capped = management.child_expiry(actor, body.expire, item.created_at)
@@ -164,18 +205,32 @@ def get_key(
     owner_id: Annotated[str | None, Query(max_length=128)] = None,
 ):
     item = _run(management.find_key, _actor(principal), id, owner_id)
-    described = management.describe(item)
+    described = management.describe(item, with_secrets=True)
     return _ok({**described, "api_key_info": described})
 
 
 @app.post(f"{PAT}/update_personal_access_token_and_permission")
 def update_key(body: UpdateKey, principal: Admin, request: Request):
-    if body.name is None and body.enabled is None:
-        raise ApiError(422, "nothing to update: give name and/or enabled", param="name")
+    policy = body.policy()
+    given = body.model_fields_set & set(management.POLICY_FIELDS)
+    if body.name is None and body.enabled is None and not given:
+        raise ApiError(422, "nothing to update: give name, enabled or a policy field ("
+                            + ", ".join(f for f in management.POLICY_FIELDS if f != "account_id") + ")", param="name")
     item = _run(management.update_key, _actor(principal), body.id, name=body.name, enabled=body.enabled,
-                owner_id=body.owner_id)
+                owner_id=body.owner_id, policy=policy)
     _flush(request)
     return _ok(management.describe(item))
+
+
+@app.post(f"{PAT}/rotate_personal_access_token")
+def rotate_key(body: RotateKey, principal: Admin, request: Request):
+    """A new secret for the same key id; the old one keeps working for grace_ms, then stops."""
+    item, plaintext = _run(management.rotate_key, _actor(principal), body.id, body.grace_ms, body.owner_id)
+    _flush(request)  # the old secret's cached allow must not outlive its grace period
+    described = management.describe(item, with_secrets=True)
+    described["api_key"] = plaintext  # the only time the new plaintext is ever shown
+    described["grace_ms"] = body.grace_ms
+    return _ok(described)
 
 
 @app.post(f"{PAT}/delete_personal_access_token_and_permission")

@@ -11,7 +11,7 @@ import logging
 from dataclasses import dataclass
 
 from agentgate.auth import jwt_tokens, tokens
-from agentgate.auth.principal import DISABLED, EXPIRED, INVALID, MISSING, Principal  # noqa: F401
+from agentgate.auth.principal import DISABLED, EXPIRED, INVALID, MISSING, ROTATED, Principal  # noqa: F401
 from agentgate.config import settings
 from agentgate.ids import now_ms
 from agentgate.store import keys as key_store
@@ -56,6 +56,8 @@ def decide(authorization: str | None) -> Decision:
     now = now_ms()
     if item.is_expired(now):
         return Decision(None, EXPIRED)
+    if item.grace_over(now):
+        return Decision(None, ROTATED)
     if not item.enabled:
         return Decision(None, DISABLED)
     s = settings()
@@ -64,8 +66,26 @@ def decide(authorization: str | None) -> Decision:
             key_store.touch_last_used(key_hash, now, s.last_used_interval_ms)
         except Exception:  # bookkeeping must never lock a valid key out
             log.warning("last_used_at update failed for key %s", item.id, exc_info=True)
-    return Decision(Principal(key_id=item.id, owner_id=item.owner_id, scopes=tuple(item.scopes),
-                              expired_at=int(item.expired_at or 0)))
+    return Decision(principal_of(item))
+
+
+def principal_of(item: key_store.ApiKey) -> Principal:
+    """A key item's principal: its scopes, its expiry (a rotated secret's grace period folded in,
+    so a cached allow never outlives it) and its access policy."""
+    expired_at = int(item.expired_at or 0)
+    if item.is_rotated:
+        grace = int(item.grace_until or 0)
+        expired_at = min(expired_at, grace) if expired_at else grace
+    limits = dict(item.rate_limits.as_dict() if hasattr(item.rate_limits, "as_dict") else item.rate_limits or {})
+    return Principal(
+        key_id=item.id, owner_id=item.owner_id, scopes=tuple(item.scopes), expired_at=expired_at,
+        bot_ids=tuple(item.bot_ids or ()), workflow_ids=tuple(item.workflow_ids or ()),
+        allowed_ips=tuple(item.allowed_ips or ()),
+        rpm=int(limits["rpm"]) if limits.get("rpm") is not None else -1,
+        tpm=int(limits["tpm"]) if limits.get("tpm") is not None else -1,
+        concurrency=int(limits["concurrency"]) if limits.get("concurrency") is not None else -1,
+        default_bot=item.default_bot or "", dm_policy=item.dm_policy or "allow",
+        group_policy=item.group_policy or "allow")
 
 
 def _api_wildcard(method_arn: str) -> str:

@@ -88,9 +88,14 @@ def _days(owner_id: str | None, from_day: str, to_day: str):
 
     low, high = f"d#{from_day}", f"d#{to_day}#~"
     if owner_id is not None:
-        return store.UsageItem.query(store.usage_pk(owner_id), store.UsageItem.sk.between(low, high))
-    # The operator across owners: a Scan (rare, and bounded by the filter's day range).
-    return store.UsageItem.scan(store.UsageItem.sk.between(low, high) & store.UsageItem.pk.startswith("u#"))
+        yield from store.UsageItem.query(store.usage_pk(owner_id), store.UsageItem.sk.between(low, high))
+        return
+    # The operator across owners: the day index, one Query per day of the range.
+    day = datetime.strptime(from_day, "%Y-%m-%d")
+    last = datetime.strptime(to_day, "%Y-%m-%d")
+    while day <= last:
+        yield from store.UsageItem.day_index.query(day.strftime("%Y-%m-%d"))
+        day += timedelta(days=1)
 
 
 def summary(owner_id: str | None, from_day: str, to_day: str, group_by: str = "day", *,

@@ -5,7 +5,8 @@
 - "l#<key_id>" / "c": the key's streams running now (`conc`) and when one last started.
 - "u#<owner_id>" / "d#<day>#<key_id>#<bot_id>#<user>": the day's usage (requests, input and
   output tokens, errors) of one key, bot and end user: GET /v1/usage reads one owner's days as
-  ONE Query over the sort key's day range.
+  ONE Query over the sort key's day range; the root key's view of every owner reads the sparse
+  `day_index` (only day items carry `day`), one Query per day.
 - "r#<key_id>" / "<ms, 13 digits>#<request id>": one metered request (the audit trail of a key:
   route, status, bot, tokens, source address), kept AGENTGATE_USAGE_REQUESTS_TTL_DAYS days.
 Every write is an atomic ADD or a conditional update: concurrent Lambda instances count exactly.
@@ -17,11 +18,24 @@ import os
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute
 from pynamodb.exceptions import DoesNotExist, UpdateError
+from pynamodb.indexes import GlobalSecondaryIndex, IncludeProjection
 from pynamodb.models import Model
 
 from agentgate.store.base import register
 
 SEP = "#"
+
+
+class DayIndex(GlobalSecondaryIndex):
+    """Every owner's usage of one day (sparse: only day items have `day`)."""
+
+    class Meta:
+        index_name = "day_index"
+        projection = IncludeProjection(["owner_id", "key_id", "bot_id", "user", "requests", "input_tokens",
+                                        "output_tokens", "errors"])
+
+    day = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
 
 
 @register(lambda s: s.usage_table)
@@ -54,6 +68,8 @@ class UsageItem(Model):
     status = NumberAttribute(null=True)
     source_ip = UnicodeAttribute(null=True)
     latency_ms = NumberAttribute(null=True)
+
+    day_index = DayIndex()
 
 
 def _part(value) -> str:
