@@ -14,6 +14,7 @@ from fastapi import Body, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, field_validator
 
 from agentgate.api.app import create_app
+from agentgate.policy import bindings
 from agentgate.api.deps import requires
 from agentgate.api.errors import ApiError
 from agentgate.auth.principal import Principal
@@ -355,9 +356,31 @@ def _write(fn, *args):
 
 def _online(principal: Principal, ref: str | None) -> BotSnapshot:
     snap = store.resolve_online_bot(principal.owner_id, ref or "")
-    if snap is None:
+    if snap is None or not bindings.bot_allowed(principal, snap):
         raise ApiError(404, NOT_PUBLISHED)
     return snap
+
+
+def _draft(principal: Principal, ref: str):
+    """The owner's bot (draft item) by id or alias, inside a bound key's binding; else 404."""
+    bot = store.get_bot(principal.owner_id, ref)
+    if bot is None or not bindings.bot_allowed(principal, store.draft_snapshot(bot)):
+        raise ApiError(404, NOT_FOUND)
+    return bot
+
+
+def _listed(principal: Principal, status: str, page: int, size: int) -> tuple[list[BotSnapshot], int]:
+    """One page of the owner's bots; for a bound key, of the bots in its binding only."""
+    if not principal.bot_ids:
+        return store.list_bots(principal.owner_id, status, page, size)
+    mine, n = [], 1
+    while True:  # an owner holds tens of bots: read them all, keep the bound ones
+        items, total = store.list_bots(principal.owner_id, status, n, 100)
+        mine += [b for b in items if bindings.bot_allowed(principal, b)]
+        if n * 100 >= total or not items:
+            break
+        n += 1
+    return mine[(page - 1) * size: page * size], len(mine)
 
 
 # ---------------------------------------------------------------------------------------- routes
@@ -379,6 +402,8 @@ def update_bot(body: UpdateBot, principal: Admin):
     values = _draft_values(body)
     _check_model(values.get("model"))
     _check_knowledge(principal, values)
+    if principal.bot_ids:
+        _draft(principal, body.bot_id)
     bot = _write(store.update_bot, principal.owner_id, body.bot_id, values, body.aliases)
     if bot is None:
         raise ApiError(404, NOT_FOUND)
@@ -387,9 +412,7 @@ def update_bot(body: UpdateBot, principal: Admin):
 
 @app.post("/v1/bot/publish")
 def publish_bot(body: PublishBot, principal: Admin):
-    draft = store.get_bot(principal.owner_id, body.bot_id)
-    if draft is None:
-        raise ApiError(404, NOT_FOUND)
+    draft = _draft(principal, body.bot_id)
     _check_model(store.draft_snapshot(draft).model)  # providers or aliases may have changed since
     bot = _write(store.publish_bot, principal.owner_id, body.bot_id)
     if bot is None:
@@ -400,6 +423,8 @@ def publish_bot(body: PublishBot, principal: Admin):
 @app.post("/v1/bots/{bot_id}/unpublish")
 def unpublish_bot(bot_id: str, principal: Admin, body: Annotated[UnpublishBot | None, Body()] = None):
     # cozepy's body (connector_id, unpublish_reason) is validated but changes nothing: one channel.
+    if principal.bot_ids:
+        _draft(principal, bot_id)
     bot = _write(store.unpublish_bot, principal.owner_id, bot_id)
     if bot is None:
         raise ApiError(404, NOT_FOUND)
@@ -419,7 +444,7 @@ def list_bots(
     if publish_status != "published_online" and not principal.can(ADMIN):
         raise ApiError(403, f"this key lacks the '{ADMIN}' scope (drafts are for admin keys)")
     page = page_num or page_index or 1
-    items, total = store.list_bots(principal.owner_id, publish_status, page, page_size)
+    items, total = _listed(principal, publish_status, page, page_size)
     return _ok({"items": [simple_bot(s) for s in items], "total": total, "has_more": page * page_size < total})
 
 
@@ -429,10 +454,7 @@ def retrieve_bot(bot_id: str, principal: Reader, is_published: bool = True):
         return _ok_flat(coze_bot(_online(principal, bot_id)))
     if not principal.can(ADMIN):
         raise ApiError(403, f"this key lacks the '{ADMIN}' scope (drafts are for admin keys)")
-    bot = store.get_bot(principal.owner_id, bot_id)
-    if bot is None:
-        raise ApiError(404, NOT_FOUND)
-    return _ok_flat(coze_bot(store.draft_snapshot(bot)))
+    return _ok_flat(coze_bot(store.draft_snapshot(_draft(principal, bot_id))))
 
 
 @app.get("/v1/bot/get_online_info")
@@ -448,6 +470,6 @@ def published_bots_list(
     space_id: Annotated[str | None, Query(max_length=128)] = None,  # one space per owner: unused
 ):
     """The older list cozepy's `bots.list()` calls by default: published bots as `space_bots`."""
-    items, total = store.list_bots(principal.owner_id, "published_online", page_index, page_size)
+    items, total = _listed(principal, "published_online", page_index, page_size)
     return _ok({"space_bots": [simple_bot(s) for s in items], "total": total,
                 "has_more": page_index * page_size < total})

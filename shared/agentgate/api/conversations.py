@@ -16,6 +16,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictStr, V
 
 from agentgate import jsonlimits
 from agentgate.api.app import create_app
+from agentgate.policy import bindings
 from agentgate.api.deps import requires
 from agentgate.api.errors import ApiError, invalid, not_found
 from agentgate.auth.principal import Principal
@@ -190,8 +191,8 @@ def _checked(value: str, name: str, pattern: str = ID_PATTERN) -> str:
 def _conversation(principal: Principal, conversation_id: str) -> store.Conversation:
     cid = _checked(conversation_id, "conversation_id", CONVERSATION_ID_PATTERN)
     conv = store.get_conversation(principal.owner_id, cid)
-    if conv is None:
-        raise not_found(f"conversation not found: {cid}")
+    if conv is None or not bindings.bot_id_allowed(principal, conv.bot_id):
+        raise not_found(f"conversation not found: {cid}")  # another bot's, for a bound key: none
     return conv
 
 
@@ -221,7 +222,8 @@ MessageIdQ = Annotated[str, Query(min_length=1, max_length=64)]
 
 @app.post("/v1/conversation/create")
 def create_conversation(body: CreateConversation, principal: Writer):
-    if body.bot_id is not None and bot_is_published(principal.owner_id, body.bot_id) is False:
+    if body.bot_id is not None and (bot_is_published(principal.owner_id, body.bot_id) is False
+                                    or not bindings.bot_id_allowed(principal, body.bot_id)):
         raise ApiError(404, "bot not found or not published")
     conv = store.create_conversation(principal.owner_id, body.bot_id or "", user_id=body.user_id,
                                      meta_data=body.meta_data, name=body.name)
@@ -246,6 +248,8 @@ def list_conversations(
     sort_order: Annotated[str, Query(pattern=r"(?i)^(asc|desc)$")] = "desc",
 ):
     bot = _checked(bot_id, "bot_id")
+    if not bindings.bot_id_allowed(principal, bot):
+        raise ApiError(404, "bot not found or not published")
     items, has_more = store.list_conversations(principal.owner_id, bot, page_num, page_size, user_id,
                                                newest_first=sort_order.lower() == "desc")
     return _ok({"conversations": [conversation_view(c) for c in items], "has_more": has_more})

@@ -40,7 +40,8 @@ def _ok(data: dict) -> dict:
 async def _store(request: Request, principal: Principal):
     upload = await read_file_field(request.headers.get("content-type"), request.headers.get("content-length"),
                                    request.stream(), max_bytes=settings().max_file_bytes)
-    return await run_in_threadpool(service.store_upload, principal.owner_id, upload.file_name, upload.data)
+    return await run_in_threadpool(service.store_upload, principal.owner_id, upload.file_name, upload.data,
+                                   principal.key_id)
 
 
 @app.post("/v1/files/upload")
@@ -58,7 +59,7 @@ async def agentchat_upload(request: Request, principal: Writer):
 
 @app.get("/v1/files/retrieve")
 def retrieve(principal: Reader, file_id: Annotated[str, Query(min_length=1, max_length=64)]):
-    record = service.get_file(principal.owner_id, file_id.strip())
+    record = service.get_file(principal.owner_id, file_id.strip(), principal)
     if record is None:
         raise FileError(404, f"file not found: {file_id}")
     return _ok(service.describe(record))

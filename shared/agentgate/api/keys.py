@@ -238,3 +238,20 @@ def delete_key(body: KeyRef, principal: Admin, request: Request):
     item = _run(management.delete_key, _actor(principal), body.id, body.owner_id)
     _flush(request)
     return _ok({"id": item.id, "deleted": True})
+
+
+class ApplyConfig(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    config: dict = Field(description="seed 000's channel configuration (the YAML document, as JSON)")
+    dry_run: StrictBool = False
+
+
+@app.post("/api/permission_api/config/apply")
+def apply_channel_config(body: ApplyConfig, principal: Admin, request: Request):
+    """Seed 000's channels.api accounts and bindings, made true in the keys table (root only)."""
+    from agentgate.policy import channel_config
+
+    result = _run(channel_config.apply, _actor(principal), body.config, dry_run=body.dry_run)
+    if not body.dry_run and result["changed"]:
+        _flush(request)
+    return _ok(result)

@@ -19,6 +19,7 @@ from starlette.responses import StreamingResponse
 
 from agentgate import background
 from agentgate.api.app import create_app
+from agentgate.policy import bindings, ratelimit
 from agentgate.api.deps import requires
 from agentgate.api.errors import ApiError, error_body, request_id_of, shape_for_path
 from agentgate.auth.principal import Principal
@@ -59,6 +60,14 @@ async def _call(fn, *args, **kwargs):
 
 def _ok(data: Any = None) -> dict:
     return {"code": 0, "msg": "", "data": data}
+
+
+def _wid(principal: Principal, value: Any, param: str = "workflow_id") -> str:
+    """A workflow id the key may use: outside a bound key's workflow_ids it does not exist (404)."""
+    wid = _workflow_id(value, param)
+    if not bindings.workflow_allowed(principal, wid):
+        raise ApiError(404, runs.NOT_PUBLISHED)
+    return wid
 
 
 def _workflow_id(value: Any, param: str = "workflow_id") -> str:
@@ -173,7 +182,7 @@ async def create_workflow(request: Request, principal: Principal = Depends(ADMIN
 @app.put("/v1/workflows/{workflow_id}")
 async def update_workflow(workflow_id: str, request: Request, principal: Principal = Depends(ADMIN)):
     document = _document(await request.body())
-    head = await _call(manage.update, principal.owner_id, _workflow_id(workflow_id), document,
+    head = await _call(manage.update, principal.owner_id, _wid(principal, workflow_id), document,
                        _flag(request, "publish"))
     return _ok(_summary(head))
 
@@ -187,7 +196,7 @@ async def publish_workflow(workflow_id: str, request: Request, principal: Princi
         description = body.get("description") or body.get("version_description") or ""
         if not isinstance(description, str):
             raise ApiError(400, "description must be a string", param="description")
-    head = await _call(manage.publish, principal.owner_id, _workflow_id(workflow_id), description)
+    head = await _call(manage.publish, principal.owner_id, _wid(principal, workflow_id), description)
     return _ok(_summary(head))
 
 
@@ -206,6 +215,7 @@ async def list_workflows(request: Request, principal: Principal = Depends(READ))
         items = [i for i in items if not i.version]
     if mode:
         items = [i for i in items if i.mode == mode]
+    items = [i for i in items if bindings.workflow_allowed(principal, i.workflow_id)]
     return _ok({"items": [coze_wf.workflow_basic(i) for i in items], "has_more": has_more})
 
 
@@ -222,7 +232,7 @@ def _page(raw_num, raw_size, max_size: int, default_size: int | None = None) -> 
 
 @app.get("/v1/workflows/{workflow_id}")
 async def retrieve_workflow(workflow_id: str, principal: Principal = Depends(READ)):
-    head = await _call(manage.get, principal.owner_id, _workflow_id(workflow_id))
+    head = await _call(manage.get, principal.owner_id, _wid(principal, workflow_id))
     detail = coze_wf.workflow_basic(head)
     return _ok({"workflow_detail": detail, "draft": manage.draft_document(head),
                 "published": json.loads(head.online) if head.online else None})
@@ -231,7 +241,7 @@ async def retrieve_workflow(workflow_id: str, principal: Principal = Depends(REA
 @app.get("/v1/workflows/{workflow_id}/versions")
 async def list_versions(workflow_id: str, request: Request, principal: Principal = Depends(READ)):
     params = request.query_params
-    wid = _workflow_id(workflow_id)
+    wid = _wid(principal, workflow_id)
     await _call(manage.get, principal.owner_id, wid)
     _, page_size = _page(None, params.get("page_size"), 30, 10)
     token = params.get("page_token") or None
@@ -248,9 +258,9 @@ async def list_versions(workflow_id: str, request: Request, principal: Principal
 # ------------------------------------------------------------------------------------- runs
 
 
-def _run_body(raw: bytes) -> tuple[dict, str]:
+def _run_body(raw: bytes, principal: Principal) -> tuple[dict, str]:
     body = load_json_object(raw)
-    return body, _workflow_id(body.get("workflow_id"))
+    return body, _wid(principal, body.get("workflow_id"))
 
 
 def _parameters(body: dict) -> Any:
@@ -265,7 +275,8 @@ def _parameters(body: dict) -> Any:
 
 @app.post("/v1/workflow/run")
 async def run_workflow(request: Request, principal: Principal = Depends(CHAT)):
-    body, wid = _run_body(await request.body())
+    body, wid = _run_body(await request.body(), principal)
+    await ratelimit.admit(principal, stream=False)  # the key's requests per window (429)
     is_async = body.get("is_async") is True
     mode = runs.RUN_ASYNC if is_async else runs.RUN_SYNC
     execution = await _call(runs.start, principal.owner_id, wid, _parameters(body), run_mode=mode,
@@ -282,7 +293,8 @@ async def run_workflow(request: Request, principal: Principal = Depends(CHAT)):
 
 @app.post("/v1/workflow/stream_run")
 async def stream_run(request: Request, principal: Principal = Depends(CHAT)):
-    body, wid = _run_body(await request.body())
+    body, wid = _run_body(await request.body(), principal)
+    await ratelimit.admit(principal, stream=False)  # the key's requests per window (429)
     execution = await _call(runs.start, principal.owner_id, wid, _parameters(body), run_mode=runs.RUN_STREAM,
                             version=body.get("version"), bot_id=coerce_id(body.get("bot_id")))
     return _stream(execution, wid)
@@ -290,7 +302,7 @@ async def stream_run(request: Request, principal: Principal = Depends(CHAT)):
 
 @app.post("/v1/workflow/stream_resume")
 async def stream_resume(request: Request, principal: Principal = Depends(CHAT)):
-    body, wid = _run_body(await request.body())
+    body, wid = _run_body(await request.body(), principal)
     if body.get("event_id") in (None, ""):
         raise ApiError(400, "event_id is required", param="event_id")
     execution = await _call(runs.resume, principal.owner_id, wid, body.get("event_id"), body.get("resume_data"),
@@ -298,9 +310,9 @@ async def stream_resume(request: Request, principal: Principal = Depends(CHAT)):
     return _stream(execution, wid)
 
 
-async def _run_of(owner_id: str, workflow_id: str, execute_id: str):
-    wid = _workflow_id(workflow_id)
-    run = await asyncio.to_thread(wf_store.get_run, owner_id, execute_id)
+async def _run_of(principal: Principal, workflow_id: str, execute_id: str):
+    wid = _wid(principal, workflow_id)
+    run = await asyncio.to_thread(wf_store.get_run, principal.owner_id, execute_id)
     if run is None or run.workflow_id != wid:
         raise ApiError(404, "workflow run not found")
     return await asyncio.to_thread(runs.refresh, run)
@@ -308,7 +320,7 @@ async def _run_of(owner_id: str, workflow_id: str, execute_id: str):
 
 @app.get("/v1/workflows/{workflow_id}/run_histories/{execute_id}")
 async def run_history(workflow_id: str, execute_id: str, principal: Principal = Depends(READ)):
-    run = await _run_of(principal.owner_id, workflow_id, execute_id)
+    run = await _run_of(principal, workflow_id, execute_id)
     nodes = await asyncio.to_thread(wf_store.run_nodes, run.execute_id)
     output = await asyncio.to_thread(runs.run_output, run) if run.status == wf_store.SUCCESS else ""
     return _ok([coze_wf.run_history(run, output=output, nodes=nodes)])
@@ -317,7 +329,7 @@ async def run_history(workflow_id: str, execute_id: str, principal: Principal = 
 @app.get("/v1/workflows/{workflow_id}/run_histories/{execute_id}/execute_nodes/{node_execute_uuid}")
 async def node_history(workflow_id: str, execute_id: str, node_execute_uuid: str,
                        principal: Principal = Depends(READ)):
-    run = await _run_of(principal.owner_id, workflow_id, execute_id)
+    run = await _run_of(principal, workflow_id, execute_id)
     node = await asyncio.to_thread(wf_store.get_node, principal.owner_id, run.execute_id, node_execute_uuid)
     if node is None:
         raise ApiError(404, "node execution not found")
@@ -327,7 +339,7 @@ async def node_history(workflow_id: str, execute_id: str, node_execute_uuid: str
 
 @app.post("/v1/workflows/{workflow_id}/run_histories/{execute_id}/cancel")
 async def cancel_run(workflow_id: str, execute_id: str, principal: Principal = Depends(CHAT)):
-    await _run_of(principal.owner_id, workflow_id, execute_id)
+    await _run_of(principal, workflow_id, execute_id)
     run = await _call(runs.request_cancel, principal.owner_id, execute_id)
     return _ok({"execute_id": run.execute_id, "status": run.status})
 
@@ -335,11 +347,11 @@ async def cancel_run(workflow_id: str, execute_id: str, principal: Principal = D
 @app.get("/v1/workflow/get_run_history")
 async def get_run_history(request: Request, principal: Principal = Depends(READ)):
     params = request.query_params
-    wid = _workflow_id(params.get("workflow_id"))
+    wid = _wid(principal, params.get("workflow_id"))
     await _call(manage.get, principal.owner_id, wid)
     execute_id = params.get("execute_id")
     if execute_id:
-        run = await _run_of(principal.owner_id, wid, execute_id)
+        run = await _run_of(principal, wid, execute_id)
         output = await asyncio.to_thread(runs.run_output, run) if run.status == wf_store.SUCCESS else ""
         return _ok([coze_wf.run_history(run, output=output)])
     page_num, page_size = _page(params.get("page_num"), params.get("page_size"), 50, 20)
@@ -367,7 +379,7 @@ async def create_workflow_conversation(request: Request, principal: Principal = 
     if owner_ref and not isinstance(owner_ref, str):
         raise ApiError(400, "workflow_id must be an id", param="workflow_id")
     if body.get("workflow_id"):
-        await _call(manage.get, principal.owner_id, _workflow_id(body.get("workflow_id")))
+        await _call(manage.get, principal.owner_id, _wid(principal, body.get("workflow_id")))
     name = body.get("conversation_name") or body.get("name")
     if name is not None and (not isinstance(name, str) or len(name) > 100):
         raise ApiError(400, "conversation_name must be a string of at most 100 characters", param="conversation_name")
@@ -455,7 +467,7 @@ async def _chat_frames(renderer, events: AsyncIterator[Any]) -> AsyncIterator[by
 async def workflow_chat(request: Request, principal: Principal = Depends(CHAT)):
     from agentgate.store import conversations as conv_store
 
-    body, wid = _run_body(await request.body())
+    body, wid = _run_body(await request.body(), principal)
     question = _chat_question(body)
     parameters = _parameters(body) or {}
     if not isinstance(parameters, dict):
@@ -512,14 +524,15 @@ async def _form_or_json(request: Request) -> dict:
 async def aiflowy_running_params(request: Request, principal: Principal = Depends(READ)):
     body = await _form_or_json(request)
     wid = body.get("id") or request.query_params.get("id")
-    head, definition = await _call(manage.published_definition, principal.owner_id, _workflow_id(wid, "id"))
+    head, definition = await _call(manage.published_definition, principal.owner_id, _wid(principal, wid, "id"))
     return JSONResponse(aiflowy_wf.running_params(definition, head))
 
 
 @app.post("/api/v1/aiWorkflow/external/run")
 async def aiflowy_run(request: Request, principal: Principal = Depends(CHAT)):
     body = load_json_object(await request.body())
-    wid = _workflow_id(body.get("id"), "id")
+    wid = _wid(principal, body.get("id"), "id")
+    await ratelimit.admit(principal, stream=False)  # the key's requests per window (429)
     variables = body.get("variables")
     if variables is not None and not isinstance(variables, dict):
         raise ApiError(400, "variables must be a JSON object", param="variables")

@@ -265,9 +265,11 @@ def find_key(actor: Actor, key_id: str, owner_id: str | None = None) -> ApiKey:
 
 
 def update_key(actor: Actor, key_id: str, *, name: str | None = None, enabled: bool | None = None,
-               owner_id: str | None = None, policy: KeyPolicy | None = None) -> ApiKey:
+               owner_id: str | None = None, policy: KeyPolicy | None = None, scopes=None) -> ApiKey:
     item = find_key(actor, key_id, owner_id)
     actions = [ApiKey.updated_at.set(now_ms())]
+    if scopes is not None:
+        actions.append(ApiKey.scopes.set(_check_scopes(actor, scopes)))
     if name is not None:
         actions.append(ApiKey.name.set(name))
     if enabled is not None:
@@ -301,7 +303,7 @@ def delete_key(actor: Actor, key_id: str, owner_id: str | None = None) -> ApiKey
 
 
 def rotate_key(actor: Actor, key_id: str, grace_ms: int | None = None,
-               owner_id: str | None = None) -> tuple[ApiKey, str]:
+               owner_id: str | None = None, chosen: str | None = None) -> tuple[ApiKey, str]:
     """A new secret for the same key id: returns the new item and its plaintext (shown once).
 
     The old secret keeps working for `grace_ms` (default 24 h, at most 7 days; 0 = it stops now),
@@ -312,11 +314,20 @@ def rotate_key(actor: Actor, key_id: str, grace_ms: int | None = None,
         raise KeyRuleError(422, f"grace_ms is from 0 to {MAX_GRACE_MS} (7 days)")
     item = find_key(actor, key_id, owner_id)
     now = now_ms()
-    plaintext = tokens.generate()
+    if chosen is not None:  # the operator's new chosen key (a channel config's changed api_key)
+        if not actor.is_root:
+            raise KeyRuleError(403, "only the operator (a root key or the CLI) may register a chosen key")
+        check_chosen_key(chosen, allow_weak=True)
+    plaintext = chosen if chosen is not None else tokens.generate()
     fresh = ApiKey(key_hash=tokens.hash_key(plaintext), masked=tokens.mask(plaintext), updated_at=now,
                    last_used_at=0, rotated_at=None, grace_until=None,
                    **{name: getattr(item, name) for name in _COPIED_ON_ROTATION})
-    fresh.save(condition=ApiKey.key_hash.does_not_exist())
+    try:
+        fresh.save(condition=ApiKey.key_hash.does_not_exist())
+    except Exception as exc:
+        if getattr(exc, "cause_response_code", None) == "ConditionalCheckFailedException":
+            raise KeyRuleError(409, "this key is already registered") from exc
+        raise
     try:
         item.update(actions=[ApiKey.rotated_at.set(now), ApiKey.grace_until.set(now + grace),
                              ApiKey.updated_at.set(now)],

@@ -187,6 +187,14 @@ def _resolve_contents(owner_id: str, messages: list[ChatMessage]) -> list[ChatMe
 
 async def prepare(inp: TurnInput) -> "Turn":
     """Validate, read what the turn needs, and return a Turn ready to run. Raises ApiError."""
+    token = bindings.acting.set(inp.principal)  # file lookups see only what the key may (policy.bindings)
+    try:
+        return await _prepare(inp)
+    finally:
+        bindings.acting.reset(token)
+
+
+async def _prepare(inp: TurnInput) -> "Turn":
     _check_size(inp)
     # Content parts go through chat.attachments (400 for what cannot be used) before any read. In a
     # thread when there are parts: resolving files may read S3.

@@ -10,6 +10,7 @@ from agentgate import ids
 from agentgate.config import settings
 from agentgate.files import names, sniff, storage
 from agentgate.files.errors import FileError, too_large
+from agentgate.policy import bindings
 from agentgate.store.files import FileRecord
 
 log = logging.getLogger(__name__)
@@ -17,7 +18,7 @@ log = logging.getLogger(__name__)
 ALLOWED_DESCRIPTION = "pdf, docx, txt, md, csv, json, png, jpeg, gif, webp"
 
 
-def store_upload(owner_id: str, raw_name: str | None, data: bytes) -> FileRecord:
+def store_upload(owner_id: str, raw_name: str | None, data: bytes, key_id: str | None = None) -> FileRecord:
     """Check, store and record one upload; the checks come first, so a refusal stores nothing."""
     max_bytes = settings().max_file_bytes
     if not data:
@@ -34,7 +35,7 @@ def store_upload(owner_id: str, raw_name: str | None, data: bytes) -> FileRecord
         # Bytes first, then the record: a record never points at nothing.
         storage.put(key, data, content_type)
         record = FileRecord(file_id=file_id, owner_id=owner_id, file_name=display, bytes=len(data),
-                            content_type=content_type, s3_key=key, created_at=ids.now_s())
+                            content_type=content_type, s3_key=key, created_at=ids.now_s(), key_id=key_id)
         try:
             record.save(condition=FileRecord.file_id.does_not_exist())
         except Exception:
@@ -49,15 +50,18 @@ def store_upload(owner_id: str, raw_name: str | None, data: bytes) -> FileRecord
     return ids.retry_on_collision(create)
 
 
-def get_file(owner_id: str, file_id: str) -> FileRecord | None:
-    """The owner's file, or None (unknown, malformed id, or someone else's: callers answer 404)."""
+def get_file(owner_id: str, file_id: str, principal=None) -> FileRecord | None:
+    """The owner's file, or None (unknown, malformed id, someone else's, or outside a bound key's
+    files: callers answer 404)."""
     if not ids.is_id(file_id):
         return None
     try:
         record = FileRecord.get(file_id)
     except DoesNotExist:
         return None
-    return record if record.owner_id == owner_id else None
+    if record.owner_id != owner_id or not bindings.file_visible(principal, record):
+        return None
+    return record
 
 
 def signed_url(record: FileRecord) -> str:

@@ -4,6 +4,12 @@ leak through a different answer. A key without a binding may use all of its owne
 
 from __future__ import annotations
 
+import contextvars
+
+# The principal a chat turn acts for, where file lookups deep in content resolution need it
+# (set by chat.service around that work; threads started with asyncio.to_thread inherit it).
+acting: contextvars.ContextVar = contextvars.ContextVar("agentgate_acting_principal", default=None)
+
 MAX_ENTRIES = 100
 DEFAULT_REF = "default"  # a request naming this model (or none) gets the key's default bot
 
@@ -49,7 +55,7 @@ def bot_id_allowed(principal, bot_id: str | None) -> bool:
     if principal is None or not principal.bot_ids:
         return True
     if not bot_id:
-        return False  # a conversation without a bot yet belongs to no binding
+        return True  # a conversation without a bot yet (Coze allows it) holds no bot's data
     if bot_id in principal.bot_ids:
         return True
     if all(ref.isdigit() for ref in principal.bot_ids):
@@ -69,7 +75,8 @@ def workflow_allowed(principal, workflow_id: str | None) -> bool:
 
 def file_visible(principal, record) -> bool:
     """A bound key sees only the files it uploaded itself (files of other bots' keys do not exist
-    for it); an unbound key sees all of its owner's."""
+    for it); an unbound key sees all of its owner's. principal None: the acting one, if any."""
+    principal = principal if principal is not None else acting.get()
     if principal is None or not principal.bot_ids:
         return True
     return getattr(record, "key_id", None) == principal.key_id

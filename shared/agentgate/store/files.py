@@ -20,3 +20,4 @@ class FileRecord(Model):
     content_type = UnicodeAttribute()  # sniffed from the bytes, not trusted from the client
     s3_key = UnicodeAttribute()
     created_at = NumberAttribute()  # seconds
+    key_id = UnicodeAttribute(null=True)  # the key that uploaded it (a bot-bound key sees only its own)
