@@ -82,12 +82,15 @@ def _import_all_models() -> None:
 
 
 def principal_header(owner_id: str = "owner-a", scopes: str = "admin", key_id: str = "1000000000000000001",
-                     expired_at: int | str | None = None) -> dict:
-    """The header a streaming function (and, in tests, any app) reads its caller from."""
-    authorizer = {"key_id": key_id, "owner_id": owner_id, "scopes": scopes}
+                     expired_at: int | str | None = None, source_ip: str | None = None, **policy) -> dict:
+    """The header a streaming function (and, in tests, any app) reads its caller from. `policy`:
+    more authorizer context (bot_ids="a b", allowed_ips=..., rpm=..., as auth.principal writes it)."""
+    authorizer = {"key_id": key_id, "owner_id": owner_id, "scopes": scopes, **policy}
     if expired_at is not None:
         authorizer["expired_at"] = expired_at
     ctx = {"requestId": "test-request", "apiId": "local", "stage": "test", "authorizer": authorizer}
+    if source_ip is not None:
+        ctx["identity"] = {"sourceIp": source_ip}
     return {"x-amzn-request-context": json.dumps(ctx)}
 
 

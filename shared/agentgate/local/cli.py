@@ -6,6 +6,7 @@
                           [--key VALUE [--allow-weak]]
     agentgate keys list [--owner OWNER] [--page 1 --size 20]
     agentgate keys revoke --id KEY_ID [--api-id REST_API_ID --stage STAGE]
+    agentgate keys update|rotate ..., agentgate config apply FILE, agentgate usage   (local/policy_cli.py)
     agentgate workflows apply FILE [--publish] [--base-url URL --key KEY]
     agentgate workflows secret set --owner OWNER NAME VALUE   (a secret http nodes reference)
     agentgate stub-upstream [--port 8808]   (a local OpenAI-compatible model for tests and benchmarks)
@@ -29,12 +30,15 @@ import argparse
 import json
 import sys
 
+from agentgate.local import policy_cli
+
 PAT = "/api/permission_api/pat"
 
 
 def _keys_via_api(conn, args) -> int:
     if args.action == "create":
-        body = {"name": args.name, "expire": args.expire_ms, "scopes": args.scopes or None, "owner_id": args.owner}
+        body = {"name": args.name, "expire": args.expire_ms, "scopes": args.scopes or None, "owner_id": args.owner,
+                **policy_cli.policy_body(args)}
         if args.key is not None:
             body.update(api_key=args.key, allow_weak=args.allow_weak)
         answer = conn.call("POST", f"{PAT}/create_personal_access_token_and_permission",
@@ -62,8 +66,9 @@ def _keys_in_table(args) -> int:
         if args.key is not None:
             for warning in management.check_chosen_key(args.key, args.allow_weak):
                 print(f"warning: {warning}", file=sys.stderr)
-        item, plaintext = management.create_key(actor, args.name, args.expire_ms, args.scopes or None, args.owner,
-                                                 chosen=args.key, allow_weak=args.allow_weak)
+        item, plaintext = management.create_key(
+            actor, args.name, args.expire_ms, args.scopes or None, args.owner, chosen=args.key,
+            allow_weak=args.allow_weak, policy=management.KeyPolicy.from_values(policy_cli.policy_body(args)))
         out = management.describe(item)
         out["api_key"] = plaintext  # printed once; store it now
         print(json.dumps(out, indent=2))
@@ -106,6 +111,9 @@ def _keys(args) -> int:
         conn = operator.connect(args)
         if conn is not None:
             print(f"using {conn.base_url} (from {conn.source})", file=sys.stderr)
+        if args.command != "keys" or args.action in ("update", "rotate"):
+            return policy_cli.run(args, conn)
+        if conn is not None:
             return _keys_via_api(conn, args)
         return _keys_in_table(args)
     except management.KeyRuleError as err:
@@ -113,6 +121,9 @@ def _keys(args) -> int:
         return 1
     except operator.OperatorError as err:
         print(f"error: {err.message}", file=sys.stderr)
+        return 1
+    except (ValueError, OSError) as err:  # an unreadable file, a bad day, a YAML error
+        print(f"error: {err}", file=sys.stderr)
         return 1
 
 
@@ -146,6 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     create.add_argument("--key", default=None, metavar="VALUE",
                         help="register this chosen key instead of a generated one (stored as its MD5)")
     create.add_argument("--allow-weak", action="store_true", help="accept a chosen key under 16 characters")
+    policy_cli.add_policy_arguments(create)
     listing = keys_sub.add_parser("list")
     listing.add_argument("--owner", default=None)
     listing.add_argument("--page", type=int, default=1)
@@ -157,6 +169,7 @@ def main(argv: list[str] | None = None) -> int:
 
     for action in (create, listing, revoke):
         operator.add_arguments(action)
+    policy_cli.add_parsers(sub, keys_sub, operator)
 
     workflows = sub.add_parser("workflows", help="apply workflow definitions to a running gateway")
     wf_sub = workflows.add_subparsers(dest="action", required=True)
@@ -188,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
 
         return serve(args.host, args.port, args.template, args.store, data_dir=args.data_dir,
                      ephemeral=args.ephemeral, quiet=args.quiet)
-    if args.command == "keys":
+    if args.command in ("keys", "config", "usage"):
         return _keys(args)
     if args.command == "workflows":
         if args.action == "apply":
