@@ -34,6 +34,23 @@ def _register(gateway, key: str, *extra: str) -> dict:
     return json.loads(done.stdout)
 
 
+DONE = object()
+
+
+def _seed002_data_line(line: str):
+    """What each of seed 002's SSE loops (Python, JavaScript, TypeScript alike) takes from a line:
+    DONE for `data: [DONE]`, the JSON of any other `data:` line, None for the rest (skipped)."""
+    if not line.startswith("data:"):
+        return None
+    data = line[5:].strip()
+    if data == "[DONE]":
+        return DONE
+    try:
+        return json.loads(data)
+    except json.JSONDecodeError:
+        return None
+
+
 @pytest.fixture(scope="module")
 def admin(gateway) -> str:
     return gateway.create_key(OWNER, ("admin",))
@@ -109,16 +126,11 @@ def test_seed002_python_requests_chat_and_stream_with_a_numeric_bot_id(gateway, 
     with httpx.stream("POST", f"{gateway.base_url}/v3/chat", headers={**headers, "Accept": "text/event-stream"},
                       json={"bot_id": bot_id, "query": "讲一个故事", "stream": True}) as response:
         for line in response.iter_lines():
-            if line and line.startswith("data:"):
-                data = line[5:].strip()
-                if data == "[DONE]":
-                    break
-                try:
-                    event = json.loads(data)
-                except json.JSONDecodeError:
-                    continue
-                if event.get("type") == "answer":
-                    printed.append(event.get("content", ""))
+            event = _seed002_data_line(line)
+            if event is DONE:
+                break
+            if isinstance(event, dict) and event.get("type") == "answer":
+                printed.append(event.get("content", ""))
     assert "".join(printed) == "Echo: 讲一个故事"  # the deltas, once
 
 
@@ -424,16 +436,11 @@ def test_seed002_javascript_axios_chat_and_stream(gateway, bots, seed002):
         assert r.status_code == 200
         for chunk in r.iter_bytes():
             for line in chunk.decode("utf-8", "replace").split("\n"):
-                if line.startswith("data:"):
-                    data = line[5:].strip()
-                    if data == "[DONE]":
-                        break  # `return` from the chunk's callback
-                    try:
-                        event = json.loads(data)
-                    except json.JSONDecodeError:
-                        continue
-                    if isinstance(event, dict) and event.get("type") == "answer":
-                        written += event.get("content") or ""
+                event = _seed002_data_line(line)
+                if event is DONE:
+                    break  # `return` from the chunk's callback
+                if isinstance(event, dict) and event.get("type") == "answer":
+                    written += event.get("content") or ""
     assert written == "Echo: 讲一个故事"
 
 
@@ -456,17 +463,12 @@ def test_seed002_typescript_client(gateway, bots, seed002):
             lines = buffer.split("\n")
             buffer = lines.pop() or ""
             for line in lines:
-                if line.startswith("data:"):
-                    data = line[5:].strip()
-                    if data == "[DONE]":
-                        done = True
-                        break
-                    try:
-                        event = json.loads(data)
-                    except json.JSONDecodeError:
-                        continue
-                    if event.get("type") == "answer":
-                        written += event.get("content") or ""
+                event = _seed002_data_line(line)
+                if event is DONE:
+                    done = True
+                    break
+                if isinstance(event, dict) and event.get("type") == "answer":
+                    written += event.get("content") or ""
             if done:
                 break
     assert done and written == "Echo: 讲个故事"
