@@ -98,3 +98,23 @@ def principal_header(owner_id: str = "owner-a", scopes: str = "admin", key_id: s
 def as_owner():
     """as_owner("alice", "chat") -> headers that make a TestClient request act as that principal."""
     return principal_header
+
+
+@pytest.fixture(scope="module")
+def http_tool():
+    """A plain HTTP tool server (tests/tool_servers.py): (its base URL, the calls it received)."""
+    from tool_servers import start_http_tool
+
+    base, calls, stop = start_http_tool()
+    yield base, calls
+    stop()
+
+
+@pytest.fixture(scope="module")
+def mcp_url():
+    """An MCP server with one tool, `forecast(city)` (tests/tool_servers.py): its URL."""
+    from tool_servers import start_mcp_server
+
+    url, stop = start_mcp_server()
+    yield url
+    stop()

@@ -6,23 +6,6 @@ from __future__ import annotations
 import json
 
 import httpx
-import pytest
-
-from tool_servers import start_http_tool, start_mcp_server
-
-
-@pytest.fixture(scope="module")
-def http_tool():
-    base, calls, stop = start_http_tool()
-    yield base, calls
-    stop()
-
-
-@pytest.fixture(scope="module")
-def mcp_url():
-    url, stop = start_mcp_server()
-    yield url
-    stop()
 
 
 def _signed_in(gateway, name: str, password: str = "test-password") -> tuple[str, str]:

@@ -153,3 +153,35 @@ def test_a_stale_dev_json_is_reported_and_skipped(nowhere):
     assert "does not answer" in warnings[0]
     with pytest.raises(operator.OperatorError):
         operator.connect(base_url="http://x")  # a base URL without a key
+
+
+def test_workflows_apply_finds_the_gateway_through_the_operator_discovery(keys_api, nowhere, monkeypatch, capsys):
+    from agentgate.local import workflows_cli
+
+    base_url, root = keys_api
+    monkeypatch.delenv("AGENTGATE_API_KEY", raising=False)
+    with pytest.raises(SystemExit, match="no gateway found"):
+        workflows_cli.target(None, None)
+    (nowhere / ".agentgate").mkdir()
+    (nowhere / ".agentgate" / "dev.json").write_text(json.dumps({"base_url": base_url + "/", "admin_key": root}))
+    inside = nowhere / "examples" / "workflows"
+    inside.mkdir(parents=True)
+    monkeypatch.chdir(inside)  # a parent's dev.json, as before
+    assert operator.nearest_dev_dir() == nowhere.resolve()
+    assert workflows_cli.target(None, None) == (base_url, root)
+    # flags and this command's variables come first; a base URL needs its key
+    assert workflows_cli.target("http://elsewhere", "pat_given") == ("http://elsewhere", "pat_given")
+    monkeypatch.setenv("AGENTGATE_BASE_URL", "http://env-host")
+    monkeypatch.setenv("AGENTGATE_API_KEY", "pat_env")
+    assert workflows_cli.target(None, None) == ("http://env-host", "pat_env")
+    monkeypatch.delenv("AGENTGATE_API_KEY")
+    with pytest.raises(SystemExit, match="--base-url"):
+        workflows_cli.target(None, None)
+    # a stopped gateway's dev.json is reported, not used
+    monkeypatch.delenv("AGENTGATE_BASE_URL")
+    (nowhere / ".agentgate" / "dev.json").write_text(json.dumps({"base_url": f"http://127.0.0.1:{_free_port()}",
+                                                                 "admin_key": root}))
+    with pytest.raises(SystemExit, match="no gateway found"):
+        workflows_cli.target(None, None)
+    err = capsys.readouterr().err
+    assert "does not answer" in err and "using the tables" not in err

@@ -264,3 +264,24 @@ def test_malformed_multipart_is_400(client, alice, body, ctype):
     r = client.post("/v1/files/upload", content=body, headers={**alice, "content-type": ctype})
     assert r.status_code == 400 and r.json()["code"] == 400
     assert _objects() == []
+
+
+def test_seed002_session_upload_keeps_its_json_content_type_and_still_uploads(client, alice, tmp_path):
+    # Seed 002's CozePlusClient sets `Content-Type: application/json` on its requests.Session, and
+    # requests keeps the session's Content-Type for `files=` too: a multipart body under a JSON type.
+    session = requests.Session()
+    session.headers.update({**alice, "Content-Type": "application/json"})
+    path = tmp_path / "document.txt"
+    path.write_bytes(b"seed 002's document\r\n--not a boundary\r\n")
+    with open(path, "rb") as f:
+        prepared = session.prepare_request(requests.Request("POST", "http://testserver/v1/files/upload",
+                                                            files={"file": f}))
+    assert prepared.headers["Content-Type"] == "application/json" and prepared.body.startswith(b"--")
+    r = client.post("/v1/files/upload", content=prepared.body, headers=dict(prepared.headers))
+    assert r.status_code == 200, r.text
+    data = r.json()["data"]
+    assert data["file_name"] == "document.txt" and data["bytes"] == path.stat().st_size
+    # a JSON (or any other) body that is not multipart is still refused
+    r = client.post("/v1/files/upload", content=b'{"file": "x"}', headers={**alice, "content-type": "application/json"})
+    assert r.status_code == 400 and "multipart" in r.json()["msg"]
+    assert _records() == 1

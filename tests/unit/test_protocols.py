@@ -231,7 +231,8 @@ def test_coze_parse_request_superset():
 
 
 @pytest.mark.parametrize("body, fragment", [
-    ({"user_id": "u", "query": "x"}, "bot_id is required"),
+    ({"user_id": "u", "query": "x"}, "bot id is required"),  # seed 002's message
+    ({"bot_id": " ", "query": "x"}, "bot id is required"),
     ({"bot_id": "1", "user_id": "u"}, "at least one message"),
     ({"bot_id": "1", "additional_messages": [{"role": "user", "content": "x"}] * 101}, "additional_messages"),
     ({"bot_id": "1", "query": "x", "meta_data": {f"k{i}": "v" for i in range(17)}}, "16"),

@@ -8,21 +8,7 @@ import pytest
 
 from agentgate import tools
 from agentgate.tools import ToolContext, ToolSpec
-from tool_servers import free_port, start_http_tool, start_mcp_server
-
-
-@pytest.fixture(scope="module")
-def http_tool():
-    base, calls, stop = start_http_tool()
-    yield base, calls
-    stop()
-
-
-@pytest.fixture(scope="module")
-def mcp_server():
-    url, stop = start_mcp_server()
-    yield url
-    stop()
+from tool_servers import free_port
 
 
 def _spec(impl: dict, name="weather") -> ToolSpec:
@@ -46,9 +32,9 @@ def test_http_tool_refused_without_the_allow_list(http_tool):
         tools.validate_implementation({"kind": "http", "url": f"{base}/weather"})
 
 
-def test_mcp_tool_calls_the_servers_tool(mcp_server, monkeypatch):
+def test_mcp_tool_calls_the_servers_tool(mcp_url, monkeypatch):
     monkeypatch.setenv("AGENTGATE_HTTP_ALLOW_HOSTS", "127.0.0.1")
-    impl = tools.validate_implementation({"kind": "mcp", "url": mcp_server, "tool_name": "forecast"})
+    impl = tools.validate_implementation({"kind": "mcp", "url": mcp_url, "tool_name": "forecast"})
     out, ok = asyncio.run(tools.call(_spec(impl, "forecast"), '{"city": "Oslo"}', ToolContext(owner_id="o")))
     assert ok, out
     assert out == "MCP forecast for Oslo: light rain, 14 C"

@@ -87,6 +87,13 @@ def dev_file(directory: str | Path = ".") -> Path:
     return Path(directory) / DEV_DIR / DEV_FILE
 
 
+def nearest_dev_dir(directory: str | Path = ".") -> Path:
+    """`directory` or the nearest of its parents holding a .agentgate/dev.json (else `directory`):
+    for commands run from anywhere inside a project, such as `agentgate workflows apply`."""
+    here = Path(directory).resolve()
+    return next((folder for folder in (here, *here.parents) if dev_file(folder).exists()), here)
+
+
 def _alive(base_url: str) -> bool:
     import httpx
 

@@ -1,10 +1,10 @@
 """`agentgate workflows apply FILE [--publish]`: create or update a workflow from a definition file
 (JSON, or YAML), over the API of a running gateway.
 
-It finds the gateway by itself: --base-url/--key, else AGENTGATE_BASE_URL/AGENTGATE_API_KEY, else
-the .agentgate/dev.json that `agentgate dev` writes (in this directory or a parent). A workflow
-of the same name (of the key's owner) is updated (a new draft), otherwise one is created;
---publish then makes the draft the next published version.
+It finds the gateway as every operator command does (agentgate.local.operator): --base-url/--key,
+else AGENTGATE_BASE_URL/AGENTGATE_API_KEY, else the .agentgate/dev.json of a running `agentgate dev`
+(in this directory or a parent). A workflow of the same name (of the key's owner) is updated (a new
+draft), otherwise one is created; --publish then makes the draft the next published version.
 """
 
 from __future__ import annotations
@@ -15,26 +15,23 @@ import sys
 from pathlib import Path
 
 
-def _dev_info() -> dict:
-    here = Path.cwd()
-    for folder in [here, *here.parents]:
-        dev = folder / ".agentgate" / "dev.json"
-        if dev.exists():
-            try:
-                return json.loads(dev.read_text())
-            except (ValueError, OSError):
-                return {}
-    return {}
-
-
 def target(base_url: str | None, key: str | None) -> tuple[str, str]:
-    info = _dev_info() if not (base_url or os.environ.get("AGENTGATE_BASE_URL")) else {}
-    base = base_url or os.environ.get("AGENTGATE_BASE_URL") or info.get("base_url")
-    token = key or os.environ.get("AGENTGATE_API_KEY") or info.get("admin_key")
-    if not base or not token:
+    """The API and key to use, found as every operator command finds them (agentgate.local.operator),
+    with this command's own spellings: --key, AGENTGATE_API_KEY (AGENTGATE_ADMIN_KEY works too), and
+    a dev.json in this directory or a parent."""
+    from agentgate.local import operator
+
+    key = key or os.environ.get("AGENTGATE_API_KEY") or None
+    try:
+        conn = operator.connect(base_url=base_url, admin_key=key, dev_dir=operator.nearest_dev_dir(),
+                                warn=lambda text: print(f"warning: {text.split('; using the tables')[0]}",
+                                                        file=sys.stderr))
+    except operator.OperatorError as err:
+        raise SystemExit(f"error: {err.message}") from None
+    if conn is None:
         raise SystemExit("no gateway found: start `agentgate dev` here, or pass --base-url and --key "
                          "(or set AGENTGATE_BASE_URL and AGENTGATE_API_KEY)")
-    return base.rstrip("/"), token
+    return conn.base_url.rstrip("/"), conn.admin_key
 
 
 def load_document(path: str) -> dict:

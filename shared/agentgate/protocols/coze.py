@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, Strict
 from agentgate import jsonlimits
 from agentgate.ids import new_id, now_s
 from agentgate.ids import coerce_id
+from agentgate.api.errors import ApiError
 from agentgate.protocols.common import load_json_object, parse
 from agentgate.protocols.sse import BLANK_KEEPALIVE, KeepAlive, dumps, event_frame
 from agentgate.runner.events import Error, Finish, Recall, ServerToolCall, ServerToolResult, TextDelta, ToolCall, Usage
@@ -136,7 +137,11 @@ class ChatRequest(BaseModel):
 
 
 def parse_chat_request(raw: bytes) -> ChatRequest:
-    return parse(ChatRequest, load_json_object(raw), STATUS_INVALID)
+    body = load_json_object(raw)
+    if body.get("bot_id") is None or (isinstance(body["bot_id"], str) and not body["bot_id"].strip()):
+        # seed 002's own words for it (its error table: 422 "bot id is required")
+        raise ApiError(STATUS_INVALID, "bot id is required", param="bot_id")
+    return parse(ChatRequest, body, STATUS_INVALID)
 
 
 # ------------------------------------------------------------------------------------- objects
