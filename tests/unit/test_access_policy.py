@@ -450,3 +450,62 @@ def test_usage_history_survives_rotation(keys, chat, as_owner, two_bots):
     assert chat.post("/v1/chat/completions", json=ask("y"), headers=header_of(principal_of(new))).status_code == 200
     usage = keys.get("/v1/usage", params={"key_id": made["id"]}, headers=as_owner("alice", "admin")).json()["data"]
     assert usage["total"]["requests"] == 2
+
+
+# ------------------------------------------------------------------------------------- refusals and workflow runs
+
+def test_a_rate_limit_refusal_is_metered_as_an_error_of_the_key(chat, keys, as_owner, two_bots, monkeypatch):
+    monkeypatch.setenv("AGENTGATE_RATE_WINDOW_S", "3600")
+    main, _ = two_bots
+    made = make_key(keys, as_owner, scopes=["chat"], rate_limits={"rpm": 1})
+    limited = header_of(principal_of(made["api_key"]))
+    assert chat.post("/v1/chat/completions", json=ask("a", user="u1"), headers=limited).status_code == 200
+    assert chat.post("/v1/chat/completions", json=ask("b", user="u1"), headers=limited).status_code == 429
+    admin = as_owner("alice", "admin")
+    usage = keys.get("/v1/usage", params={"key_id": made["id"], "group_by": "bot"}, headers=admin).json()["data"]
+    assert usage["total"]["requests"] == 2 and usage["total"]["errors"] == 1
+    assert [row["bot"] for row in usage["items"]] == [main]  # the refusal is the bot's too
+    rows = keys.get("/v1/usage", params={"key_id": made["id"], "requests": "true"},
+                    headers=admin).json()["data"]["requests"]
+    assert sorted(row["status"] for row in rows) == [200, 429]
+
+
+def test_workflow_runs_are_metered_with_their_tokens_and_limited(aws, keys, as_owner, monkeypatch):
+    from agentgate.api.workflows import app as workflows_app
+
+    from .test_workflows_api import create, example
+
+    monkeypatch.setenv("AGENTGATE_ECHO_DELAY_MS", "0")
+    monkeypatch.setenv("AGENTGATE_RATE_WINDOW_S", "3600")
+    made = make_key(keys, as_owner, scopes=["admin"], rate_limits={"rpm": 3})
+    key = header_of(principal_of(made["api_key"]))
+    with TestClient(workflows_app) as wf:
+        wid = create(wf, as_owner("alice", "admin"), example("hello"))
+        sync = wf.post("/v1/workflow/run", json={"workflow_id": wid, "parameters": {"name": "Ada"}}, headers=key)
+        assert sync.status_code == 200 and sync.json()["code"] == 0
+        stream = wf.post("/v1/workflow/stream_run", json={"workflow_id": wid}, headers=key)
+        assert stream.status_code == 200 and "event: Done" in stream.text
+        started = wf.post("/v1/workflow/run", json={"workflow_id": wid, "is_async": True}, headers=key).json()
+        for _ in range(100):
+            history = wf.get(f"/v1/workflows/{wid}/run_histories/{started['execute_id']}", headers=key).json()
+            if history["data"][0]["execute_status"] != "Running":
+                break
+            time.sleep(0.05)
+        assert history["data"][0]["execute_status"] == "Success"
+        refused = wf.post("/v1/workflow/run", json={"workflow_id": wid}, headers=key)
+        assert refused.status_code == 429 and refused.json()["code"] == 429
+        # the async run was metered by its background work; wait for its write
+        for _ in range(50):
+            usage = keys.get("/v1/usage", params={"key_id": made["id"]},
+                             headers=as_owner("alice", "admin")).json()["data"]["total"]
+            if usage["requests"] == 4:
+                break
+            time.sleep(0.05)
+    # three runs and one refusal (the history reads are not metered)
+    assert usage["requests"] == 4 and usage["errors"] == 1
+    streamed = [json.loads(line[5:]) for line in stream.text.splitlines() if line.startswith("data:")]
+    stream_usage = [d["usage"] for d in streamed if isinstance(d, dict) and d.get("usage")][-1]
+    runs = [sync.json()["usage"], stream_usage, history["data"][0]["usage"]]
+    assert all(run["token_count"] > 0 for run in runs)
+    assert usage["input_tokens"] == sum(run["input_count"] for run in runs)
+    assert usage["output_tokens"] == sum(run["output_count"] for run in runs)

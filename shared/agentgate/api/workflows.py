@@ -19,7 +19,7 @@ from starlette.responses import StreamingResponse
 
 from agentgate import background
 from agentgate.api.app import create_app
-from agentgate.policy import bindings, ratelimit
+from agentgate.policy import bindings, metering, ratelimit
 from agentgate.api.deps import requires
 from agentgate.api.errors import ApiError, error_body, request_id_of, shape_for_path
 from agentgate.auth.principal import Principal
@@ -276,14 +276,18 @@ def _parameters(body: dict) -> Any:
 @app.post("/v1/workflow/run")
 async def run_workflow(request: Request, principal: Principal = Depends(CHAT)):
     body, wid = _run_body(await request.body(), principal)
-    await ratelimit.admit(principal, stream=False)  # the key's requests per window (429)
+    bot_id = coerce_id(body.get("bot_id"))
+    await ratelimit.admit(principal, stream=False, bot_id=bot_id)  # the key's requests per window (429)
     is_async = body.get("is_async") is True
     mode = runs.RUN_ASYNC if is_async else runs.RUN_SYNC
     execution = await _call(runs.start, principal.owner_id, wid, _parameters(body), run_mode=mode,
-                            version=body.get("version"), bot_id=coerce_id(body.get("bot_id")))
+                            version=body.get("version"), bot_id=bot_id)
+    meter = _meter_args(principal, request, bot_id)
     if is_async:
-        background.submit("workflow_run", {"owner_id": principal.owner_id, "execute_id": execution.execute_id})
+        background.submit("workflow_run", {"owner_id": principal.owner_id, "execute_id": execution.execute_id,
+                                           "meter": meter})
         return coze_wf.run_answer(wid, execution.execute_id, None, is_async=True)
+    execution.on_final = metering.run_meter(**meter)
     final = await _wait(request, execution)
     if isinstance(final, Failed):
         return _failed_response(request, final, {"execute_id": execution.execute_id,
@@ -294,9 +298,11 @@ async def run_workflow(request: Request, principal: Principal = Depends(CHAT)):
 @app.post("/v1/workflow/stream_run")
 async def stream_run(request: Request, principal: Principal = Depends(CHAT)):
     body, wid = _run_body(await request.body(), principal)
-    await ratelimit.admit(principal, stream=False)  # the key's requests per window (429)
+    bot_id = coerce_id(body.get("bot_id"))
+    await ratelimit.admit(principal, stream=False, bot_id=bot_id)  # the key's requests per window (429)
     execution = await _call(runs.start, principal.owner_id, wid, _parameters(body), run_mode=runs.RUN_STREAM,
-                            version=body.get("version"), bot_id=coerce_id(body.get("bot_id")))
+                            version=body.get("version"), bot_id=bot_id)
+    execution.on_final = metering.run_meter(**_meter_args(principal, request, bot_id))
     return _stream(execution, wid)
 
 
@@ -305,9 +311,18 @@ async def stream_resume(request: Request, principal: Principal = Depends(CHAT)):
     body, wid = _run_body(await request.body(), principal)
     if body.get("event_id") in (None, ""):
         raise ApiError(400, "event_id is required", param="event_id")
+    await ratelimit.admit(principal, stream=False)  # the key's requests per window (429)
     execution = await _call(runs.resume, principal.owner_id, wid, body.get("event_id"), body.get("resume_data"),
                             body.get("interrupt_type"))
+    execution.on_final = metering.run_meter(**_meter_args(principal, request, execution.run.bot_id))
     return _stream(execution, wid)
+
+
+def _meter_args(principal: Principal, request: Request, bot_id: str | None) -> dict:
+    """policy.metering.run_meter's arguments for a run this request starts (JSON: an async run
+    carries them to the background work)."""
+    return {"owner_id": principal.owner_id, "key_id": principal.key_id, "bot_id": bot_id,
+            "route": f"{request.method} {request.url.path}"}
 
 
 async def _run_of(principal: Principal, workflow_id: str, execute_id: str):
@@ -483,8 +498,10 @@ async def workflow_chat(request: Request, principal: Principal = Depends(CHAT)):
             raise ApiError(404, "conversation not found")
     else:
         conv = None
+    await ratelimit.admit(principal, stream=False, bot_id=bot_id)  # the key's requests per window (429)
     execution = await _call(runs.start, owner, wid, {**parameters, "USER_INPUT": question}, run_mode=runs.RUN_STREAM,
                             bot_id=bot_id, conversation_id=cid or None)
+    execution.on_final = metering.run_meter(**_meter_args(principal, request, bot_id))
     if conv is None:
         conv = await asyncio.to_thread(conv_store.create_conversation, owner, bot_id)
     chat_id, answer_id = new_id(), new_id()
@@ -537,6 +554,7 @@ async def aiflowy_run(request: Request, principal: Principal = Depends(CHAT)):
     if variables is not None and not isinstance(variables, dict):
         raise ApiError(400, "variables must be a JSON object", param="variables")
     execution = await _call(runs.start, principal.owner_id, wid, variables or {}, run_mode=runs.RUN_SYNC)
+    execution.on_final = metering.run_meter(**_meter_args(principal, request, None))
     final = await _wait(request, execution)
     status, answer = aiflowy_wf.run_result(final, execution.execute_id)
     return JSONResponse(answer, status_code=status)

@@ -279,7 +279,7 @@ async def _prepare(inp: TurnInput) -> "Turn":
         request.tool_context = ToolContext(owner_id=inp.owner_id)
     chat_id = new_id() if inp.with_chat else None
     # Last before the model: the key's rate limits (429 with Retry-After; one round trip).
-    admission = await ratelimit.admit(inp.principal, stream=inp.stream)
+    admission = await ratelimit.admit(inp.principal, stream=inp.stream, bot_id=bot.bot_id, user=inp.user_id)
     questions = []
     if persist and conversation_id:
         for m in inp.to_store:

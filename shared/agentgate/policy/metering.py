@@ -1,7 +1,7 @@
 """Usage metering: per key, bot, end user and day, the requests served, the input and output
 tokens the provider reported, and the errors; plus each metered request, as an audit trail.
 
-`record` is called once a turn is over (never before its first token): one atomic ADD on the
+`record` is called once a turn or a workflow run is over (never before its first token): one atomic ADD on the
 day's item and one Put of the request, in parallel with the answer's own writes.
 `summary` and `recent_requests` answer GET /v1/usage and `agentgate usage`.
 """
@@ -56,6 +56,21 @@ def record(*, owner_id: str, key_id: str, bot_id: str | None, user: str | None, 
         ).save()
     except Exception:
         log.warning("recording a request of key %s failed", key_id, exc_info=True)
+
+
+def run_meter(*, owner_id: str, key_id: str, bot_id: str | None = None, user: str | None = None,
+              route: str | None = None):
+    """A workflow run's metering, called with its final event (Completed, Interrupted or Failed)
+    once the run is over: one request, the tokens of its llm/bot nodes, an error unless it
+    completed or stopped for a question (a client that went away is not the service's error)."""
+    def meter(final) -> None:
+        usage = getattr(final, "usage", None)
+        code = getattr(final, "code", None)
+        failed = code is not None and int(code) != 499
+        record(owner_id=owner_id, key_id=key_id, bot_id=bot_id, user=user,
+               input_tokens=getattr(usage, "input_tokens", 0), output_tokens=getattr(usage, "output_tokens", 0),
+               error=failed, status=int(code) if code is not None else 200, route=route)
+    return meter
 
 
 def parse_day(value: str | int | None, default: str) -> str:

@@ -169,9 +169,25 @@ def _refund_request(key_id: str, index: int) -> None:
         log.warning("giving back a refused request of key %s failed", key_id, exc_info=True)
 
 
-async def admit(principal, *, stream: bool) -> Admission | None:
-    """Count this request against the key's limits, or raise RateLimited (429). None when the
-    key is not limited (nothing is written)."""
+async def admit(principal, *, stream: bool, bot_id: str | None = None, user: str | None = None) -> Admission | None:
+    """Count this request against the key's limits, or raise RateLimited (429), which is metered
+    as an error of the key (bot_id, user: the request's, for the usage rows). None when the key
+    is not limited (nothing is written)."""
+    try:
+        return await _admit(principal, stream=stream)
+    except RateLimited:
+        await asyncio.to_thread(_meter_refusal, principal, bot_id, user)
+        raise
+
+
+def _meter_refusal(principal, bot_id: str | None, user: str | None) -> None:
+    from agentgate.policy import metering
+
+    metering.record(owner_id=principal.owner_id, key_id=principal.key_id, bot_id=bot_id, user=user,
+                    input_tokens=0, output_tokens=0, error=True, status=429)
+
+
+async def _admit(principal, *, stream: bool) -> Admission | None:
     if principal is None or not limit_rules.enabled():
         return None
     lim = limit_rules.for_principal(principal)

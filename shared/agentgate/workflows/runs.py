@@ -21,7 +21,7 @@ import asyncio
 import json
 import logging
 from collections import OrderedDict
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, Callable
 
 from agentgate.config import settings
 from agentgate.ids import now_ms, now_s
@@ -247,6 +247,7 @@ class Execution:
                              event_id=lambda node_id, seq: f"{run.execute_id}/{seq}", run_turn=_run_turn)
         self.final: Any = None
         self.disconnected = False
+        self.on_final: Callable[[Any], None] | None = None  # called (in a thread) with the final event
 
     @property
     def execute_id(self) -> str:
@@ -302,7 +303,17 @@ class Execution:
         except Exception:
             log.exception("storing run %s failed", self.run.execute_id)
             return Failed(500, "internal error: the run could not be stored", getattr(item, "usage", None))
-        return await asyncio.to_thread(self._finish, item)
+        if self.on_final is None:
+            return await asyncio.to_thread(self._finish, item)
+        # The metering (policy.metering.run_meter) is written beside the outcome, not after it.
+        final, _ = await asyncio.gather(asyncio.to_thread(self._finish, item), asyncio.to_thread(self._report, item))
+        return final
+
+    def _report(self, item) -> None:
+        try:
+            self.on_final(item)
+        except Exception:
+            log.warning("metering run %s failed", self.run.execute_id, exc_info=True)
 
     async def events(self) -> AsyncIterator[Any]:
         if self._create and self._created is None:
@@ -536,7 +547,7 @@ def refresh(run: store.WorkflowRun) -> store.WorkflowRun:
     return run
 
 
-async def continue_run(owner_id: str, execute_id: str) -> Any:
+async def continue_run(owner_id: str, execute_id: str, on_final: Callable[[Any], None] | None = None) -> Any:
     """Background work: claim the run and run it to its end (or its next interrupt)."""
     run = await asyncio.to_thread(store.get_run, owner_id, execute_id)
     if run is None or run.status != store.RUNNING:
@@ -558,12 +569,19 @@ async def continue_run(owner_id: str, execute_id: str) -> Any:
     definition = load_definition(run.workflow_id, int(run.version), item.online)
     done, seq = await asyncio.to_thread(_done_nodes, execute_id)
     execution = Execution(definition, run, inputs=dict(run.inputs or {}), done=done, seq_start=seq)
+    execution.on_final = on_final
     return await execution.collect()
 
 
 async def run_job(payload: dict) -> None:
-    """background/'s entry for kind "workflow_run"."""
-    await continue_run(payload["owner_id"], payload["execute_id"])
+    """background/'s entry for kind "workflow_run"; payload["meter"]: policy.metering.run_meter's
+    arguments (the key that asked for the run)."""
+    on_final = None
+    if payload.get("meter"):
+        from agentgate.policy import metering
+
+        on_final = metering.run_meter(**payload["meter"])
+    await continue_run(payload["owner_id"], payload["execute_id"], on_final)
 
 
 async def request_cancel(owner_id: str, execute_id: str) -> store.WorkflowRun:
