@@ -75,3 +75,62 @@ def test_the_test_lock_covers_the_projects_dependencies():
         wanted |= {_norm(re.match(r"[A-Za-z0-9._-]+", dep).group(0))
                    for dep in project["optional-dependencies"][extra] if not dep.startswith("agentgate")}
     assert wanted <= set(_pins(TEST_LOCK)), "pyproject.toml changed: regenerate .ci/requirements-test.txt"
+
+
+def _guarded(tree) -> set[int]:
+    """ids of the import nodes inside a `try:` that handles ImportError (optional modules)."""
+    import ast
+
+    ids = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Try) and any(
+                h.type is not None and "ImportError" in ast.unparse(h.type) for h in node.handlers):
+            ids |= {id(n) for stmt in node.body for n in ast.walk(stmt) if isinstance(n, (ast.Import, ast.ImportFrom))}
+    return ids
+
+
+def _imported_modules(root: Path, skip: Path) -> dict[str, str]:
+    """Top-level module -> one file importing it, for every absolute, unguarded import under
+    root (not under skip)."""
+    import ast
+
+    found: dict[str, str] = {}
+    for path in sorted(root.rglob("*.py")):
+        if path.is_relative_to(skip):
+            continue
+        tree = ast.parse(path.read_text(), str(path))
+        optional = _guarded(tree)
+        for node in ast.walk(tree):
+            if id(node) in optional:
+                continue
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            else:
+                continue
+            for name in names:
+                found.setdefault(name.split(".")[0], str(path.relative_to(ROOT)))
+    return found
+
+
+def test_every_module_the_layer_code_imports_is_in_a_layer_or_the_runtime():
+    """What runs in Lambda (shared/agentgate without the dev server) imports only the standard
+    library, the runtime's packages and what a layer lock installs: a module that only the test
+    environment has (httpx: the openai SDK brings httpx2) would fail on AWS alone."""
+    import importlib.metadata
+    import sys
+
+    provided = set(RUNTIME_SHIPS) | {"agentgate"}
+    for lock in ROOT.glob("shared/requirements*.txt"):
+        provided |= set(_pins(str(lock.relative_to(ROOT))))
+    owners = importlib.metadata.packages_distributions()
+    layer_code = ROOT / "shared" / "agentgate"
+    missing = {}
+    for module, where in _imported_modules(layer_code, skip=layer_code / "local").items():
+        if module in sys.stdlib_module_names or module == "agentgate":
+            continue
+        dists = {_norm(d) for d in owners.get(module, [module])}
+        if not dists & provided:
+            missing[module] = where
+    assert not missing, f"imported in the layer but installed by no layer lock: {missing}"

@@ -7,7 +7,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from agentgate.api.chat import app
-from agentgate.files import FileUnusable, attachment_parts, hosts
+from agentgate.files import FileUnusable, attachment_parts
+from agentgate.net import hosts
 from agentgate.store import bots as bot_store
 
 METADATA = [

@@ -234,7 +234,7 @@ def _by_file_url(owner_id: str, url: Any, budget: int) -> list[dict]:
 def _internal_url(url: str) -> bool:
     from urllib.parse import urlsplit
 
-    from agentgate.files import hosts
+    from agentgate.net import hosts
 
     try:
         host = urlsplit(url).hostname

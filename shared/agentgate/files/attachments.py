@@ -12,7 +12,8 @@ from __future__ import annotations
 import base64
 from urllib.parse import urlsplit
 
-from agentgate.files import hosts, service, sniff, storage
+from agentgate.files import service, sniff, storage
+from agentgate.net import hosts
 from agentgate.files.errors import FileUnusable
 from agentgate.store.files import FileRecord
 

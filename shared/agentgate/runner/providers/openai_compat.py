@@ -221,12 +221,10 @@ class _Timeout(Exception):
 
 
 def _transport_errors() -> tuple[tuple[type[BaseException], ...], tuple[type[BaseException], ...]]:
-    # The SDK's HTTP library (httpx2 in openai>=3, httpx before): raised while reading the body,
-    # which the SDK does not wrap when we read it ourselves.
-    try:
-        import httpx2 as http
-    except ImportError:  # pragma: no cover - older openai SDKs
-        import httpx as http  # type: ignore[no-redef]
+    # The SDK's HTTP library (httpx2 since openai 3, which the lock pins): raised while reading
+    # the body, which the SDK does not wrap when we read it ourselves.
+    import httpx2 as http
+
     return (http.TimeoutException,), (http.TransportError, OSError)
 
 

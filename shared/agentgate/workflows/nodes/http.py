@@ -7,7 +7,7 @@
 
 Safety (no SSRF): the host is literal in the definition (placeholders only after it, and their
 values are URL-encoded); https only; a host that is, or resolves to, a private, loopback or
-link-local address, in any spelling, is refused (agentgate.files.hosts, shared with file URLs);
+link-local address, in any spelling, is refused (agentgate.net.outbound, shared with HTTP tools and MCP);
 redirects are not followed; the response stops at AGENTGATE_HTTP_MAX_RESPONSE_BYTES; the
 timeout is at most AGENTGATE_HTTP_TIMEOUT_S. The operator's AGENTGATE_HTTP_ALLOW_HOSTS (empty by
 default) names hosts exempt from the address check and allowed over plain http (a local service).
@@ -17,24 +17,15 @@ appear in the run history. Output: `status_code`, `headers`, `body` (parsed JSON
 
 from __future__ import annotations
 
-import asyncio
 import json
-import socket
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
+from agentgate.net import outbound
 from agentgate.workflows import refs
 from agentgate.workflows.errors import DefinitionError, NodeFailed
 from agentgate.workflows.nodes.base import NodeKind, Output
 
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD")
-
-
-def _address_is_internal(host: str) -> bool:
-    # The one private-address check (every spelling: decimal, octal, hex, IPv4-in-IPv6 ...),
-    # shared with file URLs (chat attachments).
-    from agentgate.files import hosts
-
-    return hosts.is_internal(host)
 
 
 def _host_part(url: str) -> str:
@@ -52,15 +43,6 @@ def _secret_names(*specs) -> set[str]:
                 if node == "secrets" and path:
                     names.add(path[0])
     return names
-
-
-async def _resolve_all(host: str) -> list[str]:
-    loop = asyncio.get_running_loop()
-    try:
-        infos = await loop.getaddrinfo(host, None, type=socket.SOCK_STREAM)
-    except OSError as exc:
-        raise NodeFailed(f"cannot resolve {host}: {exc}", 502) from None
-    return sorted({info[4][0] for info in infos})
 
 
 class Http(NodeKind):
@@ -109,8 +91,6 @@ class Http(NodeKind):
                 "query": {k: refs.render(v, masked) for k, v in (cfg.get("query") or {}).items()}}
 
     async def run(self, node, rt):
-        import httpx
-
         cfg = node.config
         s = rt.settings
         secrets = {}
@@ -121,54 +101,29 @@ class Http(NodeKind):
             secrets[name] = value
         values = {**rt.values, "secrets": secrets}
         url = refs.render(cfg["url"], values, escape=lambda t: quote(t, safe=""))
-        parts = urlsplit(url)
-        host = (parts.hostname or "").lower()
-        allowed = host in s.http_allow_hosts
-        if parts.scheme != "https" and not (parts.scheme == "http" and allowed):
-            raise NodeFailed("only https URLs may be called (plain http only to AGENTGATE_HTTP_ALLOW_HOSTS)", 400)
-        if not allowed:
-            if _address_is_internal(host):
-                raise NodeFailed(f"{host} is a private or local address", 403)
-            for address in await _resolve_all(host):
-                if _address_is_internal(address):
-                    raise NodeFailed(f"{host} resolves to a private or local address", 403)
         headers = {k: refs.render(v, values) for k, v in (cfg.get("headers") or {}).items()}
         query = {k: refs.render(v, values) for k, v in (cfg.get("query") or {}).items()}
         body = refs.value(cfg["body"], rt.values) if "body" in cfg else None
         timeout = min(float(cfg.get("timeout_s") or s.http_timeout_s), s.http_timeout_s)
-        cap = s.http_max_response_bytes
-        method = str(cfg.get("method", "GET")).upper()
         try:
-            async with httpx.AsyncClient(timeout=timeout, follow_redirects=False, trust_env=False) as client:
-                async with client.stream(method, url, headers=headers, params=query or None,
-                                         json=body if body is not None and not isinstance(body, str) else None,
-                                         content=body if isinstance(body, str) else None) as response:
-                    declared = response.headers.get("content-length")
-                    if declared and declared.isdigit() and int(declared) > cap:
-                        raise NodeFailed(f"the response is {declared} bytes; at most {cap} are accepted "
-                                         "(AGENTGATE_HTTP_MAX_RESPONSE_BYTES)", 413)
-                    chunks, size = [], 0
-                    async for chunk in response.aiter_bytes():
-                        size += len(chunk)
-                        if size > cap:
-                            raise NodeFailed(f"the response is larger than {cap} bytes "
-                                             "(AGENTGATE_HTTP_MAX_RESPONSE_BYTES)", 413)
-                        chunks.append(chunk)
-        except httpx.TimeoutException:
-            raise NodeFailed(f"{host} did not answer within {timeout:g} s", 504) from None
-        except httpx.HTTPError as exc:
-            raise NodeFailed(f"the request to {host} failed: {type(exc).__name__}", 502) from None
-        raw = b"".join(chunks)
-        text = raw.decode(response.encoding or "utf-8", errors="replace")
+            response = await outbound.fetch(
+                str(cfg.get("method", "GET")), url, headers=headers, params=query,
+                json_body=body if body is not None and not isinstance(body, str) else None,
+                body=body if isinstance(body, str) else None, timeout_s=timeout,
+                max_bytes=s.http_max_response_bytes, size_hint=" (AGENTGATE_HTTP_MAX_RESPONSE_BYTES)")
+        except outbound.OutboundRefused as exc:
+            raise NodeFailed(str(exc), exc.status) from None
+        text = response.text()
         parsed = text
-        if "json" in response.headers.get("content-type", "") or text[:1] in ("{", "["):
+        content_type = next((v for k, v in response.headers.items() if k.lower() == "content-type"), "")
+        if "json" in content_type or text[:1] in ("{", "["):
             try:
                 parsed = json.loads(text)
             except ValueError:
                 parsed = text
-        if response.status_code >= 400 and cfg.get("fail_on_status", True):
-            raise NodeFailed(f"{host} answered HTTP {response.status_code}", 502)
-        yield Output({"status_code": response.status_code, "body": parsed,
+        if response.status >= 400 and cfg.get("fail_on_status", True):
+            raise NodeFailed(f"{_host_part(url)} answered HTTP {response.status}", 502)
+        yield Output({"status_code": response.status, "body": parsed,
                       "headers": {k.lower(): v for k, v in response.headers.items()}})
 
 
