@@ -102,10 +102,22 @@ async def _check_resolved(host: str, port: int) -> None:
             raise OutboundRefused("the URL's host resolves to a private or local address")
 
 
+def http_library():
+    """The HTTP client of the model layer (httpx2, the openai SDK's and the MCP client's); httpx
+    where only that is installed. Every caller runs in a function that has the model layer."""
+    try:
+        import httpx2
+    except ImportError:
+        import httpx
+
+        return httpx
+    return httpx2
+
+
 async def fetch(method: str, url: str, *, headers: dict[str, str] | None = None, body: bytes | None = None,
                 json_body=None, timeout_s: float = 10.0, max_bytes: int = 1024 * 1024) -> OutboundResponse:
     """One request under the policy above. Raises OutboundRefused (policy, size, time, network)."""
-    import httpx  # the openai SDK's client: already in the layer
+    httpx = http_library()
 
     host, listed = check_url(url)
     parts = urlsplit(url)

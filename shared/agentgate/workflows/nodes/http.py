@@ -109,7 +109,9 @@ class Http(NodeKind):
                 "query": {k: refs.render(v, masked) for k, v in (cfg.get("query") or {}).items()}}
 
     async def run(self, node, rt):
-        import httpx
+        from agentgate.net.outbound import http_library
+
+        httpx = http_library()
 
         cfg = node.config
         s = rt.settings
