@@ -35,27 +35,9 @@ def _pins(lock: str) -> set[str]:
 
 @pytest.fixture(scope="module")
 def cfn() -> dict:
-    """The translated template (as tests/unit/test_template_translated.py builds it)."""
-    import copy
+    from sam_translate import translated
 
-    from samcli.yamlhelper import yaml_parse
-    from samtranslator.parser.parser import Parser
-    from samtranslator.translator.translator import Translator
-
-    doc = yaml_parse((ROOT / "template.yaml").read_text())
-    for res in doc["Resources"].values():
-        props = res.get("Properties") or {}
-        if res["Type"] == "AWS::Serverless::Function":
-            props["CodeUri"] = "s3://bucket/function.zip"
-        elif res["Type"] == "AWS::Serverless::LayerVersion":
-            props["ContentUri"] = "s3://bucket/layer.zip"
-    mp = pytest.MonkeyPatch()
-    mp.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    try:
-        return Translator(managed_policy_map=None, sam_parser=Parser(), plugins=[]).translate(
-            copy.deepcopy(doc), parameter_values={}, get_managed_policy_map=lambda: {})
-    finally:
-        mp.undo()
+    return translated()
 
 
 def _functions(cfn: dict) -> dict:
