@@ -84,12 +84,21 @@ def cancel_poll_s() -> float:
 
 # Indirections the tests replace (a provider stub, a counting store).
 def prime() -> None:
-    """The chat function's init work (agentgate.lifecycle): what its first turn would otherwise
-    load on the request path: the runner and its providers, the stores (pynamodb, botocore and
-    the DynamoDB client), the openai SDK."""
+    """The chat function's init work (agentgate.lifecycle; workflows and the worker run it too):
+    what its first turn would otherwise load on the request path: the runner and its providers,
+    the stores (pynamodb, botocore and the DynamoDB client), metering, the openai SDK, and the
+    pieces of anyio and the standard library a streamed answer first touches (bench/cold_path.py
+    lists what a first turn still imports)."""
+    import concurrent.futures.thread  # noqa: F401 - asyncio.to_thread's pool
+    import encodings.idna  # noqa: F401 - the first HTTP connection's host name
+
+    import anyio._backends._asyncio  # noqa: F401 - Starlette's streaming response
+    import anyio.streams.memory  # noqa: F401
+
+    from agentgate.policy import metering  # noqa: F401
     from agentgate.runner import runner  # noqa: F401
-    from agentgate.runner.providers import openai_compat
-    from agentgate.store import base, bot_cache, bots, conversations  # noqa: F401
+    from agentgate.runner.providers import echo, openai_compat  # noqa: F401
+    from agentgate.store import base, bot_cache, bots, conversations, usage  # noqa: F401
 
     base.prime()
     openai_compat.prime()
