@@ -167,3 +167,22 @@ def test_the_translated_template_projects_only_the_listing_attributes():
     (model_index,) = bots.Bot._get_schema()["global_secondary_indexes"]
     assert model_index["projection"] == index["Projection"]  # the embedded store creates the same index
     assert "draft" not in bots.LISTING_ATTRIBUTES and "online" not in bots.LISTING_ATTRIBUTES
+
+
+def test_the_functions_that_list_bots_may_read_a_page_of_them_whole():
+    """list_bots reads a page's whole bots with BatchGetItem (and lists fall back to it for bots
+    written before owner_list): the roles of the functions that list bots must allow it."""
+    from sam_translate import translated
+
+    cfn = translated()
+    allowed = set()
+    for name, res in cfn["Resources"].items():
+        if res["Type"] != "AWS::IAM::Role":
+            continue
+        for policy in res["Properties"].get("Policies") or ():
+            for st in policy["PolicyDocument"]["Statement"]:
+                actions = st["Action"] if isinstance(st["Action"], list) else [st["Action"]]
+                resources = st["Resource"] if isinstance(st["Resource"], list) else [st["Resource"]]
+                if "dynamodb:BatchGetItem" in actions and {"Fn::GetAtt": ["BotsTable", "Arn"]} in resources:
+                    allowed.add(name)
+    assert {"BotsFunctionRole", "AgentchatFunctionRole", "ChatFunctionRole"} <= allowed
