@@ -10,7 +10,10 @@ and a published bot with model "bench/stub"; then
   1. TTFT and total time, direct to the stub vs through the gateway (modes alternate per request);
   2. per-delta overhead and batching (paced deltas, then a burst);
   3. DynamoDB calls per chat turn (bench/store_calls.py, in a process of its own);
-  4. cold import time and RSS of every functions/*/app.py (bench/import_probe.py, fresh processes).
+  4. cold import time and RSS of every functions/*/app.py (bench/import_probe.py, fresh processes);
+  5. the cold path against its goals (bench/cold_path.py): per function, the entry import with only
+     the packages its Lambda has (goal <= 300 ms) and its init work; chat's first turn after a cold
+     import and init (echo provider, embedded store; goal <= 400 ms).
 """
 
 from __future__ import annotations
@@ -541,6 +544,14 @@ def part4(procs_runs: int) -> None:
                   f"({cum_name})")
 
 
+def part5(runs: int) -> None:
+    heading("5. Cold path: entry import (only the function's Lambda packages) and init, chat's first turn")
+    sys.path.insert(0, str(BENCH))
+    import cold_path
+
+    cold_path.report(runs)
+
+
 def importtime_top(stderr: str) -> list[tuple[str, int, int, str]]:
     inside = False
     by_pkg: dict[str, list] = {}
@@ -653,6 +664,8 @@ def main() -> int:
                 part3(info, stub_url, bot_id, ttft)
         if "4" not in skip:
             part4(args.import_runs)
+        if "5" not in skip:
+            part5(args.import_runs)
     except Exception as exc:  # noqa: BLE001 - a report: print the failure, exit 0
         import traceback
 

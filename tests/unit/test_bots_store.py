@@ -179,5 +179,5 @@ def test_every_item_carries_its_owner(aws):
     bots.publish_bot("alice", bot.bot_id)
     table = boto3.resource("dynamodb", region_name=settings().region).Table(settings().bots_table)
     items = table.scan()["Items"]  # a test may scan; no request path does
-    assert len(items) == 3
+    assert len(items) == 4  # the bot, its online item, two aliases
     assert all(item["owner_id"] == "alice" for item in items)

@@ -13,7 +13,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 LAYER_LOCKS = {"shared/requirements.txt": "shared/requirements.in",
                "shared/requirements-extract.txt": "shared/requirements-extract.in",
-               "shared/requirements-knowledge.txt": "shared/requirements-knowledge.in"}
+               "shared/requirements-knowledge.txt": "shared/requirements-knowledge.in",
+               "shared/requirements-model.txt": "shared/requirements-model.in"}
 TEST_LOCK = ".ci/requirements-test.txt"
 RUNTIME_SHIPS = {"boto3", "botocore", "s3transfer", "urllib3", "python-dateutil", "six"}
 

@@ -372,10 +372,10 @@ def _draft(principal: Principal, ref: str):
 def _listed(principal: Principal, status: str, page: int, size: int) -> tuple[list[BotSnapshot], int]:
     """One page of the owner's bots; for a bound key, of the bots in its binding only."""
     if not principal.bot_ids:
-        return store.list_bots(principal.owner_id, status, page, size)
+        return store.list_bots(principal.owner_id, status, page, size, full=False)  # listing fields only
     mine, n = [], 1
     while True:  # an owner holds tens of bots: read them all, keep the bound ones
-        items, total = store.list_bots(principal.owner_id, status, n, 100)
+        items, total = store.list_bots(principal.owner_id, status, n, 100, full=False)
         mine += [b for b in items if bindings.bot_allowed(principal, b)]
         if n * 100 >= total or not items:
             break

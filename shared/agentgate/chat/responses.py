@@ -10,8 +10,9 @@ context, and this module stores the response itself:
   (so retrieve and cancel find it while it streams);
 - at the end, BEFORE the closing frame (a client that reads on at once finds it): the outcome,
   also a partial one (cancel, disconnect, upstream failure) as `incomplete` / `failed`;
-- while it streams, one consistent GetItem per AGENTGATE_CANCEL_POLL_S (default 1 s) to see a
-  cancel that landed on another instance (the same process is told at once, by chat.registry).
+- while it streams, one eventually consistent GetItem per AGENTGATE_CANCEL_POLL_S (default 3 s)
+  to see a cancel that landed on another instance (the same process is told at once, by
+  chat.registry, and then reads nothing).
 
 `store: false` writes nothing. A turn that fails before producing anything answers an HTTP
 error and keeps nothing.
@@ -132,11 +133,16 @@ class ResponseTurn:
                 self._poller = asyncio.ensure_future(self._poll_cancel(poll))
 
     async def _poll_cancel(self, interval: float) -> None:
+        """As chat.service's: the registry first (no read), then one eventually consistent
+        GetItem per AGENTGATE_CANCEL_POLL_S."""
         store = _store()
         while True:
             await asyncio.sleep(interval)
+            control = self.turn.control
+            if control is not None and (control.cancelled or control.finished):
+                return
             try:
-                if await asyncio.to_thread(store.cancel_requested, self.item):
+                if await asyncio.to_thread(store.cancel_requested, self.item, False):
                     self.turn.cancel("canceled")
                     return
             except Exception:

@@ -10,8 +10,11 @@ Store round trips:
 - at the end: the answer (also a partial one: cancel, disconnect, upstream failure) and the
   chat's final status, written BEFORE the final frames so a client that reads on at once
   (message/list, the next turn of a session) finds them;
-- while a Coze chat streams for longer than AGENTGATE_CANCEL_POLL_S (default 1 s): one consistent
-  GetItem of the chat per interval, to see a cancel that landed on another Lambda instance.
+- while a Coze chat streams for longer than AGENTGATE_CANCEL_POLL_S (default 3 s): one eventually
+  consistent GetItem of the chat per interval (0.5 read units for a chat item under 4 KB), to see
+  a cancel that landed on another Lambda instance; a cancel that reaches this process arrives
+  through chat.registry at once and ends the poll without a read. 10,000 streams cost ~3,333
+  GetItems (~1,667 read units) a second, against 10,000 consistent ones (10,000 units) at 1 s.
 - the key's access policy (agentgate.policy): its binding and conversation policies cost nothing
   (they ride in the authorizer's context; a session under a dm/group policy reads its
   conversation once); a rate-limited key adds one UpdateItem round trip just before the model
@@ -51,7 +54,7 @@ BOT_NOT_FOUND = "bot not found or not published"
 CONVERSATION_NOT_FOUND = "conversation not found"
 DEFAULT_MAX_INPUT_CHARS = 200_000
 DEFAULT_KEEPALIVE_S = 15.0
-DEFAULT_CANCEL_POLL_S = 1.0
+DEFAULT_CANCEL_POLL_S = 3.0  # README "Store cost per turn"
 
 _END = object()
 _TICK = object()
@@ -81,12 +84,21 @@ def cancel_poll_s() -> float:
 
 # Indirections the tests replace (a provider stub, a counting store).
 def prime() -> None:
-    """The chat function's init work (agentgate.lifecycle): what its first turn would otherwise
-    load on the request path: the runner and its providers, the stores (pynamodb, botocore and
-    the DynamoDB client), the openai SDK."""
+    """The chat function's init work (agentgate.lifecycle; workflows and the worker run it too):
+    what its first turn would otherwise load on the request path: the runner and its providers,
+    the stores (pynamodb, botocore and the DynamoDB client), metering, the openai SDK, and the
+    pieces of anyio and the standard library a streamed answer first touches (bench/cold_path.py
+    lists what a first turn still imports)."""
+    import concurrent.futures.thread  # noqa: F401 - asyncio.to_thread's pool
+    import encodings.idna  # noqa: F401 - the first HTTP connection's host name
+
+    import anyio._backends._asyncio  # noqa: F401 - Starlette's streaming response
+    import anyio.streams.memory  # noqa: F401
+
+    from agentgate.policy import metering  # noqa: F401
     from agentgate.runner import runner  # noqa: F401
-    from agentgate.runner.providers import openai_compat
-    from agentgate.store import base, bot_cache, bots, conversations  # noqa: F401
+    from agentgate.runner.providers import echo, openai_compat  # noqa: F401
+    from agentgate.store import base, bot_cache, bots, conversations, usage  # noqa: F401
 
     base.prime()
     openai_compat.prime()
@@ -478,11 +490,21 @@ class Turn:
             last = self._seen
 
     async def _poll_cancel(self, interval: float) -> None:
+        """A cancel or delete that landed on another instance: the in-process registry first (a
+        cancel that reached this process has already set the control: no read), then one
+        eventually consistent GetItem per interval. A cancel may so show one interval late
+        (replication is typically well under a second); a chat that reads as missing is
+        confirmed with a consistent read before the turn takes it as deleted."""
         store = _store()
         while True:
             await asyncio.sleep(interval)
+            if self.control is None or self.control.cancelled or self.control.finished:
+                return
             try:
-                chat = await asyncio.to_thread(store.get_chat, self.owner_id, self.conversation_id, self.chat_id, True)
+                chat = await asyncio.to_thread(store.get_chat, self.owner_id, self.conversation_id, self.chat_id, False)
+                if chat is None and self.chat is not None:
+                    chat = await asyncio.to_thread(store.get_chat, self.owner_id, self.conversation_id, self.chat_id,
+                                                   True)
             except Exception:
                 log.warning("polling the chat's cancel flag failed", exc_info=True)
                 continue

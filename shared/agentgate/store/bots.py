@@ -2,14 +2,23 @@
 
 Table design (one table, every request path a GetItem or a Query):
 - Bot item: pk bot_id (a numeric id, agentgate.ids). Holds owner_id, the `draft` config, the `online` config
-  (absent while unpublished), the bot's aliases and the last published version number.
-  `revision` is PynamoDB's optimistic lock: concurrent edits and publishes never interleave.
+  (absent while unpublished), the bot's aliases, the last published version number and `listing`
+  (the few fields a list shows, of the draft and of the online config). `revision` is
+  PynamoDB's optimistic lock: concurrent edits and publishes never interleave. Management reads
+  it (consistently); chat never does: with both configs it is up to 2 x 180 KB (~45 read units).
+- Online item: pk "online#<bot_id>". A copy of the bot's online config alone (a tombstone with
+  `online` absent while unpublished): what chat reads for a bot named by id, ONE eventually
+  consistent GetItem of an item a fraction of the bot item's size. A bot written before online
+  items existed has none: resolution then falls back to the bot item, and the bot's next write
+  (update, publish, unpublish) creates it.
 - Alias item: pk "alias#<owner>#<name>". Claims the name for one bot of that owner (uniqueness is
   a conditional put) and carries a copy of that bot's online config. So resolving a bot for chat
   is ONE GetItem, whether the caller names an id or an alias.
-- GSI owner_index (owner_id, bot_id) lists an owner's bots. Alias keys start with a letter and
-  ids with a digit, so the key condition `bot_id < "a"` keeps alias items out of bot listings.
-Every write that touches a bot and its aliases is one transaction conditioned on the revision.
+- GSI owner_list (owner_id, bot_id), INCLUDE projection of the listing attributes only (never
+  the configs): lists an owner's bots for /v1/models and the bot lists. Alias and online keys
+  start with a letter and ids with a digit, so the key condition `bot_id < "a"` keeps them out.
+Every write that touches a bot, its online item and its aliases is one transaction conditioned
+on the revision.
 """
 
 from __future__ import annotations
@@ -17,7 +26,7 @@ from __future__ import annotations
 import copy
 import json
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
 from pynamodb.attributes import (
     JSONAttribute,
@@ -28,7 +37,7 @@ from pynamodb.attributes import (
     VersionAttribute,
 )
 from pynamodb.exceptions import DoesNotExist, TransactWriteError
-from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.indexes import GlobalSecondaryIndex, IncludeProjection
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
@@ -39,7 +48,8 @@ from agentgate.store import bot_cache
 from agentgate.store.base import register
 
 ALIAS_PREFIX = "alias#"
-BOT_KEY_CEILING = "a"  # every bot id sorts below this; every alias key above it
+ONLINE_PREFIX = "online#"
+BOT_KEY_CEILING = "a"  # every bot id sorts below this; every alias and online key above it
 DEFAULT_MEMORY_WINDOW = 20
 _WRITE_ATTEMPTS = 3
 # A bot item holds two configs (draft and online) and DynamoDB items stop at 400 KB.
@@ -96,10 +106,20 @@ class BotConfig(MapAttribute):
     updated_at = NumberAttribute(default=0)  # seconds
 
 
-class OwnerIndex(GlobalSecondaryIndex):
+# What a list shows of each config (snapshots built from the listing carry these; the rest of a
+# config - prompt, variables, tools... - only a full read has).
+LISTING_FIELDS = ("name", "description", "icon_url", "icon_file_id", "model", "updated_at")
+# The bot item's attributes the owner_list index projects (besides its keys, owner_id and bot_id).
+LISTING_ATTRIBUTES = ["listing", "aliases", "version", "published_at", "created_at", "updated_at"]
+
+
+class OwnerListIndex(GlobalSecondaryIndex):
+    """An owner's bots, with only what listings need (INCLUDE): a Query reads a few hundred
+    bytes per bot instead of every draft and online config."""
+
     class Meta:
-        index_name = "owner_index"
-        projection = AllProjection()
+        index_name = "owner_list"
+        projection = IncludeProjection(LISTING_ATTRIBUTES)
 
     owner_id = UnicodeAttribute(hash_key=True)
     bot_id = UnicodeAttribute(range_key=True)
@@ -122,18 +142,20 @@ class Bot(Model):
     created_at = NumberAttribute()
     updated_at = NumberAttribute()
     revision = VersionAttribute()
+    listing = JSONAttribute(null=True)  # {"draft": {LISTING_FIELDS}, "online": {...} | None}; None: older item
 
-    owner_index = OwnerIndex()
+    owner_list = OwnerListIndex()
 
 
 @register(lambda s: s.bots_table)
 class BotAlias(Model):
-    """A claimed alias, with a copy of its bot's online state (None while unpublished)."""
+    """A copy of a bot's online state (None while unpublished): a claimed alias, or the bot's
+    online item (key "online#<bot_id>"), which chat reads instead of the bot item."""
 
     class Meta:
         table_name = "agentgate-bots"
 
-    bot_id = UnicodeAttribute(hash_key=True)  # "alias#<owner>#<name>"
+    bot_id = UnicodeAttribute(hash_key=True)  # "alias#<owner>#<name>" or "online#<bot_id>"
     owner_id = UnicodeAttribute()
     target_id = UnicodeAttribute()  # the bot that holds the alias
     online = BotConfig(null=True)
@@ -143,12 +165,16 @@ class BotAlias(Model):
     created_at = NumberAttribute()
     updated_at = NumberAttribute()
 
-    owner_index = OwnerIndex()
+    owner_list = OwnerListIndex()
 
 
 def alias_key(owner_id: str, alias: str) -> str:
     # The alias pattern excludes '#', so the last segment is always the alias.
     return f"{ALIAS_PREFIX}{owner_id}#{alias}"
+
+
+def online_key(bot_id: str) -> str:
+    return f"{ONLINE_PREFIX}{bot_id}"
 
 
 def looks_like_id(ref: str) -> bool:
@@ -232,6 +258,29 @@ def _snapshot(item: Bot | BotAlias, cfg: BotConfig, *, bot_id: str, version: int
     )
 
 
+def _listed_snapshot(item: Bot, cfg: dict, *, is_published: bool) -> BotSnapshot:
+    """A snapshot from the owner_list index: the listing fields; every other config field keeps
+    its default (a full read has them)."""
+    return BotSnapshot(
+        bot_id=item.bot_id, owner_id=item.owner_id, name=cfg.get("name") or "",
+        description=cfg.get("description") or "", icon_url=cfg.get("icon_url") or "", prompt="",
+        model=cfg.get("model") or "", temperature=None, max_tokens=None, memory_window=DEFAULT_MEMORY_WINDOW,
+        variables={}, aliases=list(item.aliases or []), version=str(int(item.version or 0)),
+        published_at=_num(item.published_at), updated_at=int(cfg.get("updated_at") or item.updated_at or 0),
+        created_at=int(item.created_at or 0), icon_file_id=cfg.get("icon_file_id") or "",
+        is_published=is_published,
+    )
+
+
+def _listing(bot: Bot) -> dict:
+    def fields(cfg: BotConfig | None) -> dict | None:
+        if cfg is None:
+            return None
+        return {name: getattr(cfg, name) for name in LISTING_FIELDS}
+
+    return {"draft": fields(bot.draft), "online": fields(bot.online)}
+
+
 def online_snapshot(item: Bot | BotAlias) -> OnlineBot | None:
     if item.online is None:
         return None
@@ -263,14 +312,19 @@ def get_bot(owner_id: str, ref: str) -> Bot | None:
 
 
 def resolve_online_bot(owner_id: str, ref: str) -> OnlineBot | None:
-    """The published config of the owner's bot named by id or alias: exactly one GetItem.
+    """The published config of the owner's bot named by id or alias: one eventually consistent
+    GetItem of a copy that holds the online config only (the bot's online item, or the alias).
+    A bot without an online item yet (written before they existed) costs a second GetItem, of
+    the bot item.
 
     None when unknown, another owner's, or unpublished (callers answer 404 either way).
     """
     if not _usable_ref(ref):
         return None
     if looks_like_id(ref):
-        item = _get(Bot, ref)
+        item = _get(BotAlias, online_key(ref))
+        if item is None:
+            item = _get(Bot, ref)  # an older bot: no online item until its next write
     else:
         item = _get(BotAlias, alias_key(owner_id, ref))
     if item is None or item.owner_id != owner_id:
@@ -278,43 +332,84 @@ def resolve_online_bot(owner_id: str, ref: str) -> OnlineBot | None:
     return online_snapshot(item)
 
 
-def _owner_bots(owner_id: str, newest_first: bool = True) -> Iterable[Bot]:
-    return Bot.owner_index.query(owner_id, Bot.bot_id < BOT_KEY_CEILING, scan_index_forward=not newest_first)
+def _owner_listing(owner_id: str) -> list[Bot]:
+    """The owner's bots, newest first, as the owner_list index projects them (one Query; items
+    written before the index carried `listing` are read whole, in one BatchGetItem per 100)."""
+    items = list(Bot.owner_list.query(owner_id, Bot.bot_id < BOT_KEY_CEILING, scan_index_forward=False))
+    older = [item.bot_id for item in items if item.listing is None]
+    if older:
+        whole = _full_items(older)
+        items = [whole.get(item.bot_id, item) if item.listing is None else item for item in items]
+        for item in items:
+            if item.listing is None and item.draft is not None:
+                item.listing = _listing(item)
+    return [item for item in items if item.listing is not None and item.owner_id == owner_id]
 
 
-def list_online_bots(owner_id: str) -> list[OnlineBot]:
-    """Every published bot of the owner, newest first (one Query on the owner's index)."""
-    out = []
-    for bot in _owner_bots(owner_id):
-        snap = online_snapshot(bot)
-        if snap is not None:
-            out.append(snap)
-    return out
+def _full_items(bot_ids: list[str]) -> dict[str, Bot]:
+    return {bot.bot_id: bot for bot in Bot.batch_get(bot_ids)}
+
+
+def _published(item: Bot) -> bool:
+    return (item.listing or {}).get("online") is not None
+
+
+def list_online_bots(owner_id: str, *, full: bool = False) -> list[OnlineBot]:
+    """Every published bot of the owner, newest first: one Query on the owner_list index, which
+    projects the listing fields only (what /v1/models shows; prompt, variables and the other
+    config fields keep their defaults). full=True reads the online configs too (the bots'
+    online items, one BatchGetItem per 100)."""
+    listed = [item for item in _owner_listing(owner_id) if _published(item)]
+    if not full:
+        return [_listed_snapshot(item, item.listing["online"], is_published=True) for item in listed]
+    return [snap for snap in _online_snapshots([item.bot_id for item in listed]) if snap is not None]
+
+
+def _online_snapshots(bot_ids: list[str]) -> list[OnlineBot | None]:
+    copies = {item.target_id: item for item in BotAlias.batch_get([online_key(b) for b in bot_ids])}
+    missing = [b for b in bot_ids if b not in copies]
+    whole = _full_items(missing) if missing else {}
+    return [online_snapshot(copies.get(b) or whole[b]) if (b in copies or b in whole) else None for b in bot_ids]
 
 
 # publish_status values (Coze's), and which bots each one lists
 PUBLISH_STATUSES = ("all", "published_online", "published_draft", "unpublished_draft")
 
 
-def list_bots(owner_id: str, publish_status: str, page_num: int, page_size: int) -> tuple[list[BotSnapshot], int]:
+def list_bots(owner_id: str, publish_status: str, page_num: int, page_size: int, *,
+              full: bool = True) -> tuple[list[BotSnapshot], int]:
     """One page of the owner's bots, newest first, and the total matching.
 
     `published_online` shows online configs; the other statuses show drafts. An owner holds
-    tens or hundreds of bots, so one Query over its index partition gives page and total.
+    tens or hundreds of bots, so one Query over its owner_list partition (listing fields only)
+    gives page and total. full=True (the default) then reads the page's whole configs (one
+    BatchGetItem per 100 bots of the page); full=False answers from the listing alone (what
+    the Coze lists show).
     """
-    chosen: list[BotSnapshot] = []
-    for bot in _owner_bots(owner_id):
-        published = bot.online is not None
+    chosen: list[tuple[Bot, bool]] = []  # (item, show the online config)
+    for item in _owner_listing(owner_id):
+        published = _published(item)
         if publish_status == "published_online" and published:
-            chosen.append(online_snapshot(bot))
-        elif publish_status == "published_draft" and published:
-            chosen.append(draft_snapshot(bot))
+            chosen.append((item, True))
+        elif publish_status in ("published_draft", "all") and (published or publish_status == "all"):
+            chosen.append((item, False))
         elif publish_status == "unpublished_draft" and not published:
-            chosen.append(draft_snapshot(bot))
-        elif publish_status == "all":
-            chosen.append(draft_snapshot(bot))
+            chosen.append((item, False))
     start = (page_num - 1) * page_size
-    return chosen[start : start + page_size], len(chosen)
+    page = chosen[start : start + page_size]
+    if not full:
+        return [_listed_snapshot(item, item.listing["online" if online else "draft"], is_published=_published(item))
+                for item, online in page], len(chosen)
+    whole = _full_items([item.bot_id for item, _ in page]) if page else {}
+    out = []
+    for item, online in page:
+        bot = whole.get(item.bot_id)
+        if bot is None:  # deleted between the Query and the read
+            continue
+        snap = online_snapshot(bot) if online else draft_snapshot(bot)
+        if snap is not None:
+            out.append(snap)
+    return out, len(chosen)
 
 
 def _get(model: type[Model], key: str, consistent: bool = False):
@@ -358,7 +453,7 @@ def create_bot(owner_id: str, values: dict, aliases: list[str] | None = None) ->
 
     def create(bot_id: str) -> Bot:
         bot = Bot(bot_id=bot_id, owner_id=owner_id, draft=cfg, online=None, aliases=list(aliases or []),
-                  version=0, created_at=now, updated_at=now)
+                  version=0, created_at=now, updated_at=now, listing=None)
         _commit(bot, previous_aliases=[])  # new: conditional on the bot_id being free
         return bot
 
@@ -412,6 +507,7 @@ def delete_bot(owner_id: str, ref: str) -> Bot | None:
     try:
         with TransactWrite(connection=Bot._get_connection().connection) as tx:
             tx.delete(bot, condition=Bot.owner_id == owner_id)  # with its revision condition
+            tx.delete(BotAlias(bot_id=online_key(bot.bot_id)))  # absent for an older bot: a no-op
             for alias in bot.aliases or []:
                 tx.delete(BotAlias(bot_id=alias_key(owner_id, alias)), condition=held_by_me)
     except TransactWriteError as err:
@@ -438,8 +534,12 @@ def _modify(owner_id: str, ref: str, change) -> Bot | None:
 
 
 def _alias_item(bot: Bot, alias: str) -> BotAlias:
+    return _copy_item(bot, alias_key(bot.owner_id, alias))
+
+
+def _copy_item(bot: Bot, key: str) -> BotAlias:
     return BotAlias(
-        bot_id=alias_key(bot.owner_id, alias), owner_id=bot.owner_id, target_id=bot.bot_id,
+        bot_id=key, owner_id=bot.owner_id, target_id=bot.bot_id,
         online=_copy_config(bot.online) if bot.online is not None else None, aliases=list(bot.aliases),
         version=bot.version, published_at=bot.published_at, created_at=bot.created_at,
         updated_at=bot.updated_at,
@@ -447,25 +547,28 @@ def _alias_item(bot: Bot, alias: str) -> BotAlias:
 
 
 def _commit(bot: Bot, previous_aliases: list[str]) -> None:
-    """Write the bot and refresh every alias copy in one transaction.
+    """Write the bot, its online item and every alias copy in one transaction.
 
     The bot's put carries the revision condition (VersionAttribute); an alias put succeeds only
     when the alias is free or already this bot's, which is what makes aliases unique per owner.
+    The online item needs no condition of its own: the bot's revision orders every writer.
     """
     held_by_me = BotAlias.bot_id.does_not_exist() | (BotAlias.target_id == bot.bot_id)
     current = list(bot.aliases or [])
     dropped = [a for a in previous_aliases if a not in current]
+    bot.listing = _listing(bot)
     try:
         # The model's own connection: it already points at the configured endpoint and region.
         with TransactWrite(connection=Bot._get_connection().connection) as tx:
             tx.save(bot)  # carries the revision condition
+            tx.save(_copy_item(bot, online_key(bot.bot_id)))
             for alias in current:
                 tx.save(_alias_item(bot, alias), condition=held_by_me)
             for alias in dropped:
                 tx.delete(BotAlias(bot_id=alias_key(bot.owner_id, alias)), condition=held_by_me)
     except TransactWriteError as err:
-        # PynamoDB sends deletes before puts: [dropped aliases..., bot, current aliases...].
-        _raise_reason(err, alias_at={len(dropped) + 1 + i: a for i, a in enumerate(current)})
+        # PynamoDB sends deletes before puts: [dropped aliases..., bot, online item, current aliases...].
+        _raise_reason(err, alias_at={len(dropped) + 2 + i: a for i, a in enumerate(current)})
         raise
     finally:
         # After the write, so no reader in this process keeps the old config (see bot_cache).
@@ -486,6 +589,7 @@ def _raise_reason(err: TransactWriteError, alias_at: dict[int, str]) -> None:
 
 __all__ = [
     "AliasTaken", "Bot", "BotAlias", "BotConfig", "BotSnapshot", "ConcurrentChange", "ConfigTooLarge", "OnlineBot",
+    "LISTING_ATTRIBUTES", "online_key",
     "PUBLISH_STATUSES", "create_bot", "delete_bot", "draft_snapshot", "get_bot", "list_bots", "list_online_bots",
     "online_snapshot", "publish_bot", "resolve_online_bot", "unpublish_bot", "update_bot",
 ]

@@ -234,10 +234,11 @@ def request_cancel(item: StoredResponse) -> StoredResponse:
     return item
 
 
-def cancel_requested(item: StoredResponse) -> bool:
-    """Whether a cancel landed on the stored item (one consistent GetItem)."""
+def cancel_requested(item: StoredResponse, consistent: bool = True) -> bool:
+    """Whether a cancel landed on the stored item (one GetItem; the stream's poll reads it
+    eventually consistently, for half the read units)."""
     try:
-        fresh = StoredResponse.get(item.thread_id, item.seq, consistent_read=True,
+        fresh = StoredResponse.get(item.thread_id, item.seq, consistent_read=consistent,
                                    attributes_to_get=["cancel_requested"])
     except DoesNotExist:
         return False
