@@ -12,6 +12,7 @@ from agentgate.api.app import create_app
 from agentgate.api.deps import requires, stage_of
 from agentgate.api import usage as usage_api
 from agentgate.api.errors import ApiError
+from agentgate.api.openapi import errors
 from agentgate.auth import cache as authorizer_cache
 from agentgate.auth import management
 from agentgate.auth.principal import Principal
@@ -164,7 +165,7 @@ def _flush(request: Request) -> None:
     authorizer_cache.flush(*stage_of(request))
 
 
-@app.post(f"{PAT}/create_personal_access_token_and_permission")
+@app.post(f"{PAT}/create_personal_access_token_and_permission", responses=errors(409))
 def create_key(body: CreateKey, principal: Admin):
     actor = _actor(principal)
     item, plaintext = _run(management.create_key, actor, body.name, body.expire, body.scopes, body.owner_id,
@@ -181,7 +182,7 @@ def create_key(body: CreateKey, principal: Admin):
     return _ok(described)
 
 
-@app.get(f"{PAT}/list_personal_access_tokens")
+@app.get(f"{PAT}/list_personal_access_tokens", responses=errors(404))
 def list_keys(
     principal: Admin,
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
@@ -198,7 +199,7 @@ def list_keys(
     })
 
 
-@app.get(f"{PAT}/get_personal_access_token_and_permission")
+@app.get(f"{PAT}/get_personal_access_token_and_permission", responses=errors(404))
 def get_key(
     principal: Admin,
     id: Annotated[str, Query(pattern=r"^[0-9]{1,20}$")],
@@ -209,7 +210,7 @@ def get_key(
     return _ok({**described, "api_key_info": described})
 
 
-@app.post(f"{PAT}/update_personal_access_token_and_permission")
+@app.post(f"{PAT}/update_personal_access_token_and_permission", responses=errors(404, 409))
 def update_key(body: UpdateKey, principal: Admin, request: Request):
     policy = body.policy()
     given = body.model_fields_set & set(management.POLICY_FIELDS)
@@ -222,7 +223,7 @@ def update_key(body: UpdateKey, principal: Admin, request: Request):
     return _ok(management.describe(item))
 
 
-@app.post(f"{PAT}/rotate_personal_access_token")
+@app.post(f"{PAT}/rotate_personal_access_token", responses=errors(404, 409))
 def rotate_key(body: RotateKey, principal: Admin, request: Request):
     """A new secret for the same key id; the old one keeps working for grace_ms, then stops."""
     item, plaintext = _run(management.rotate_key, _actor(principal), body.id, body.grace_ms, body.owner_id)
@@ -233,7 +234,7 @@ def rotate_key(body: RotateKey, principal: Admin, request: Request):
     return _ok(described)
 
 
-@app.post(f"{PAT}/delete_personal_access_token_and_permission")
+@app.post(f"{PAT}/delete_personal_access_token_and_permission", responses=errors(404, 409))
 def delete_key(body: KeyRef, principal: Admin, request: Request):
     item = _run(management.delete_key, _actor(principal), body.id, body.owner_id)
     _flush(request)
@@ -246,7 +247,7 @@ class ApplyConfig(BaseModel):
     dry_run: StrictBool = False
 
 
-@app.post("/api/permission_api/config/apply")
+@app.post("/api/permission_api/config/apply", responses=errors(404, 409))
 def apply_channel_config(body: ApplyConfig, principal: Admin, request: Request):
     """Seed 000's channels.api accounts and bindings, made true in the keys table (root only)."""
     from agentgate.policy import channel_config

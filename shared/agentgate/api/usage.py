@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Query
 
 from agentgate.api.deps import requires
 from agentgate.api.errors import ApiError
+from agentgate.api.openapi import errors
 from agentgate.auth import management
 from agentgate.auth.principal import Principal
 from agentgate.auth.scopes import ADMIN
@@ -39,7 +40,7 @@ def _check_key(principal: Principal, key_id: str, owner: str | None) -> None:
         raise ApiError(404, f"api key {key_id} not found", param="key_id") from err
 
 
-@router.get("/v1/usage")
+@router.get("/v1/usage", responses=errors(404))
 def usage(
     principal: Admin,
     from_: Annotated[str | None, Query(alias="from", max_length=24)] = None,
