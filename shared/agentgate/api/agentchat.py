@@ -22,7 +22,7 @@ from agentgate.accounts import service as accounts
 from agentgate.api.app import create_app
 from agentgate.api.deps import current_principal, requires
 from agentgate.api.errors import ApiError
-from agentgate.api.openapi import errors
+from agentgate.api.openapi import NOT_BLANK, errors
 from agentgate.auth.principal import Principal, request_context_from_scope
 from agentgate.auth.scopes import ADMIN, CHAT, READ
 from agentgate.config import settings
@@ -70,7 +70,7 @@ class RegisterBody(_Body):
     # Stated as accounts.register checks them (a 400 there): a name of at most NAME_MAX characters
     # that is not blank, an email (or none), a password within the configured lengths.
     user_name: Annotated[StrictStr, Field(min_length=1, max_length=64, json_schema_extra={
-        "maxLength": accounts.NAME_MAX, "pattern": r"\S"})]
+        "maxLength": accounts.NAME_MAX, "pattern": NOT_BLANK})]
     user_email: Annotated[StrictStr, Field(max_length=320, json_schema_extra={
         "pattern": "^$|" + accounts.EMAIL_PATTERN.pattern})] = ""
     user_password: Annotated[StrictStr, Field(min_length=1, max_length=1024, json_schema_extra=_password_schema)]
@@ -180,11 +180,18 @@ def update_user(body: UpdateUserBody, principal: Admin):
 # ----------------------------------------------------------------------------------------- agents
 
 
+def _known_model(schema: dict) -> None:
+    # A configured provider's model (or a model alias): a 400 otherwise.
+    from agentgate.runner.providers import model_pattern
+
+    schema["pattern"] = model_pattern()
+
+
 class AgentFields(_Body):
     name: Annotated[StrictStr, Field(min_length=1, max_length=100)] | None = None
     description: Annotated[StrictStr, Field(max_length=2000)] | None = None
     tool_ids: Ids | None = None
-    llm_id: Annotated[StrictStr, Field(min_length=1, max_length=256)] | None = None
+    llm_id: Annotated[StrictStr, Field(min_length=1, max_length=256, json_schema_extra=_known_model)] | None = None
     mcp_ids: Ids | None = None
     knowledge_ids: Ids | None = None
     enable_memory: StrictBool | None = None
@@ -330,6 +337,12 @@ def search_agents(body: SearchAgents, principal: Reader):
 # ------------------------------------------------------------------------------------------ tools
 
 
+def _tool_kinds():
+    from agentgate.tools import KINDS
+
+    return KINDS
+
+
 class FunctionDef(_Body):
     name: Annotated[StrictStr, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$")]
     description: Annotated[StrictStr, Field(max_length=2000)] = ""
@@ -342,11 +355,17 @@ class ToolFields(_Body):
     description: Annotated[StrictStr, Field(max_length=2000)] | None = None
     logo_url: Annotated[StrictStr, Field(max_length=2048)] | None = None
     function: FunctionDef | None = None
-    implementation: dict | None = None
+    implementation: Annotated[dict, Field(json_schema_extra=lambda schema: schema.update(
+        required=["kind"], properties={"kind": {"enum": sorted(_tool_kinds())}},
+        description="how the tool runs: {kind, ...} (each kind checks its own fields)"))] | None = None
 
 
 class CreateTool(ToolFields):
-    pass
+    # A function, or seed 001's en_name that can be one (a 400 otherwise).
+    model_config = ConfigDict(extra="ignore", json_schema_extra={"anyOf": [
+        {"required": ["function"], "properties": {"function": {"type": "object"}}},
+        {"required": ["en_name"], "properties": {"en_name": {
+            "type": "string", "pattern": r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$"}}}]})
 
 
 class UpdateTool(ToolFields):

@@ -28,7 +28,7 @@ class _LimitedRequest(Request):
     async def json(self):
         if not hasattr(self, "_json"):
             try:
-                self._json = jsonlimits.loads(await self.body())
+                self._json = jsonlimits.loads(await self.body(), integral_floats=True)
             except jsonlimits.JsonTooDeep as exc:
                 raise HTTPException(400, f"the request body is {exc}") from None
         return self._json

@@ -40,11 +40,19 @@ VARIABLE_PATTERN = r"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$"
 Name = Annotated[StrictStr, Field(min_length=1, max_length=100)]
 Ref = Annotated[StrictStr, Field(pattern=REF_PATTERN)]
 LooseId = Annotated[StrictStr, Field(min_length=1, max_length=128)]
-ModelName = Annotated[StrictStr, Field(pattern=MODEL_PATTERN)]
+def _known_model(schema: dict) -> None:
+    # ... and it must resolve to a configured provider (or model alias): a 400 otherwise.
+    from agentgate.runner.providers import model_pattern
+
+    schema["allOf"] = [{"pattern": model_pattern()}]
+
+
+ModelName = Annotated[StrictStr, Field(pattern=MODEL_PATTERN, json_schema_extra=_known_model)]
 Temperature = Annotated[float, Field(ge=0, le=2, strict=True)]
 MaxTokens = Annotated[StrictInt, Field(ge=1, le=32000)]
 MemoryWindow = Annotated[StrictInt, Field(ge=0, le=200)]
-Alias = Annotated[StrictStr, Field(pattern=REF_PATTERN)]
+# ... not all digits (it would read as a bot id: a 422 from _check_aliases).
+Alias = Annotated[StrictStr, Field(pattern=REF_PATTERN, json_schema_extra={"pattern": r"^(?![0-9]+$)[A-Za-z0-9_.-]{1,64}$"})]
 
 
 class _Body(BaseModel):
@@ -120,7 +128,7 @@ class BotFields(_Body):
     memory_window: MemoryWindow | None = None
     variables: Annotated[
         dict[Annotated[str, Field(pattern=VARIABLE_PATTERN)], Annotated[StrictStr, Field(max_length=2000)]],
-        Field(max_length=50),
+        Field(max_length=50, json_schema_extra={"additionalProperties": False}),
     ] | None = None
     aliases: Annotated[list[Alias], Field(max_length=10)] | None = None
     knowledge: BotKnowledge | None = None  # Coze

@@ -343,10 +343,11 @@ async def _get_chat(principal: Principal, cid: str, chat_id: str):
 # conversation_id and chat_id: in the query string, or (POST) in a JSON body, as cozepy sends either.
 ChatRefQ = Annotated[str, Query(min_length=1, max_length=64)]
 OptionalChatRefQ = Annotated[str | None, Query(max_length=64)]
+# Stated as cozepy sends them (in the body); the query string may give them instead.
 _CHAT_REF_BODY = json_schema_body(
-    {"type": "object", "properties": {"conversation_id": _REF, "chat_id": _REF},
-     "description": "conversation_id and chat_id, when the query string does not give them"},
-    required=False)
+    {"type": "object", "required": ["conversation_id", "chat_id"],
+     "properties": {"conversation_id": _REF, "chat_id": _REF}},
+    description="conversation_id and chat_id (or give both in the query string, with no body)")
 _CHAT_REF_POST = dict(responses=errors(400, 404, 422), openapi_extra=_CHAT_REF_BODY)
 
 

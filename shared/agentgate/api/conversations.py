@@ -58,8 +58,11 @@ def _check_meta(value: dict | None) -> dict | None:
     return value
 
 
-Id = Annotated[StrictStr, BeforeValidator(coerce_id), Field(pattern=ID_PATTERN)]
-MetaData = Annotated[dict[StrictStr, StrictStr] | None, Field(default=None)]
+# Field before the validator: its pattern is then in the JSON schema too (it is checked after coerce_id).
+Id = Annotated[StrictStr, Field(pattern=ID_PATTERN), BeforeValidator(coerce_id)]
+MetaData = Annotated[dict[StrictStr, Annotated[StrictStr, Field(max_length=META_VALUE_MAX)]] | None, Field(
+    default=None, json_schema_extra={"maxProperties": META_PAIRS_MAX,
+                                     "propertyNames": {"minLength": 1, "maxLength": META_KEY_MAX}})]
 Content = Annotated[StrictStr, Field(max_length=CONTENT_MAX)]
 ContentType = Literal["text", "object_string", "card"]
 
@@ -115,6 +118,9 @@ class UpdateConversation(_Body):
 
 
 class ModifyMessage(_Body):
+    model_config = ConfigDict(extra="ignore", json_schema_extra={"anyOf": [
+        {"required": [name], "properties": {name: {"not": {"type": "null"}}}}
+        for name in ("content", "content_type", "meta_data")]})  # nothing to modify: 422
     content_type: ContentType | None = None
     content: Content | None = None
     meta_data: MetaData

@@ -15,9 +15,10 @@ from starlette.concurrency import run_in_threadpool
 from agentgate.api.app import create_app
 from agentgate.api.deps import requires
 from agentgate.api.errors import error_response, request_id_of
-from agentgate.api.openapi import errors
+from agentgate.api.openapi import NOT_BLANK, errors
 from agentgate.auth.principal import Principal
 from agentgate.auth.scopes import CHAT, READ
+from agentgate.config import settings
 from agentgate.ids import coerce_id
 from agentgate.knowledge import bases, documents, retrieval
 from agentgate.knowledge.errors import KnowledgeError
@@ -41,6 +42,10 @@ class _Body(BaseModel):
 
 
 Id = Annotated[StrictStr, Field(min_length=1, max_length=64)]
+# As agentgate.knowledge.bases checks them (a 400 there): a name that is not blank, and their lengths.
+KnowledgeName = Annotated[StrictStr, Field(max_length=200, json_schema_extra={"maxLength": bases.NAME_MAX,
+                                                                            "pattern": NOT_BLANK})]
+Description = Annotated[StrictStr, Field(max_length=5000, json_schema_extra={"maxLength": bases.DESCRIPTION_MAX})]
 
 
 def _ids(v):
@@ -71,16 +76,16 @@ def agentchat_file(d) -> dict:
 
 
 class CreateKnowledge(_Body):
-    knowledge_name: Annotated[StrictStr, Field(max_length=200)]
-    knowledge_desc: Annotated[StrictStr, Field(max_length=5000)] | None = None
+    knowledge_name: KnowledgeName
+    knowledge_desc: Description | None = None
     chunk_size: Annotated[StrictInt, Field(ge=50, le=8000)] | None = None  # agentgate extensions
     chunk_overlap: Annotated[StrictInt, Field(ge=0, le=4000)] | None = None
 
 
 class UpdateKnowledge(_Body):
     knowledge_id: Id
-    knowledge_name: Annotated[StrictStr, Field(max_length=200)] | None = None
-    knowledge_desc: Annotated[StrictStr, Field(max_length=5000)] | None = None
+    knowledge_name: KnowledgeName | None = None
+    knowledge_desc: Description | None = None
 
     _id = field_validator("knowledge_id", mode="before")(coerce_id)
 
@@ -91,7 +96,23 @@ class DeleteKnowledge(_Body):
     _id = field_validator("knowledge_id", mode="before")(coerce_id)
 
 
+def _retrieval_schema(ids: str):
+    # What retrieval.retrieve checks (400): a query, one or more base ids, a known mode.
+    one = {"anyOf": [{"type": "string", "pattern": NOT_BLANK}, {"type": "integer"}]}
+
+    def update(schema: dict) -> None:
+        schema["required"] = ["query", ids]
+        schema["properties"].update({
+            "query": {"type": "string", "pattern": NOT_BLANK, "maxLength": retrieval.QUERY_MAX_CHARS},
+            ids: {"anyOf": [one, {"type": "array", "items": one, "minItems": 1,
+                                  "maxItems": settings().knowledge_max_per_query}]},
+            "mode": {"type": "string", "enum": list(retrieval.MODES), "default": "hybrid"}})
+
+    return update
+
+
 class Retrieval(_Body):
+    model_config = ConfigDict(extra="ignore", json_schema_extra=_retrieval_schema("knowledge_id"))
     query: Any = None
     knowledge_id: Any = None  # an id or a list of ids (validated by agentgate.knowledge)
     top_k: Annotated[StrictInt, Field(ge=1, le=retrieval.MAX_TOP_K)] = 5
@@ -209,18 +230,18 @@ def coze_progress(d) -> dict:
 
 
 class CreateDataset(_Body):
-    name: Annotated[StrictStr, Field(max_length=200)]
+    name: KnowledgeName
     space_id: Id | None = None  # one space per owner: accepted, not used
-    format_type: StrictInt = 0
-    description: Annotated[StrictStr, Field(max_length=5000)] | None = None
+    format_type: Annotated[StrictInt, Field(json_schema_extra={"enum": [0, 1, 2]})] = 0  # text, table, image
+    description: Description | None = None
     file_id: Id | None = None  # the icon
 
     _ids = field_validator("space_id", "file_id", mode="before")(coerce_id)
 
 
 class UpdateDataset(_Body):
-    name: Annotated[StrictStr, Field(max_length=200)]
-    description: Annotated[StrictStr, Field(max_length=5000)] | None = None
+    name: KnowledgeName
+    description: Description | None = None
     file_id: Id | None = None
 
     _ids = field_validator("file_id", mode="before")(coerce_id)
@@ -269,7 +290,7 @@ class CreateDocuments(_Body):
 
 class UpdateDocument(_Body):
     document_id: Id
-    document_name: Annotated[StrictStr, Field(max_length=255)] | None = None
+    document_name: Annotated[StrictStr, Field(max_length=255, json_schema_extra={"pattern": NOT_BLANK})] | None = None
 
     _id = field_validator("document_id", mode="before")(coerce_id)
 
@@ -289,6 +310,7 @@ class ListDocuments(_Body):
 
 
 class CozeRetrieve(_Body):
+    model_config = ConfigDict(extra="ignore", json_schema_extra=_retrieval_schema("dataset_ids"))
     query: Any = None
     dataset_ids: Any = None
     top_k: Annotated[StrictInt, Field(ge=1, le=retrieval.MAX_TOP_K)] = 5
@@ -310,7 +332,8 @@ def list_datasets(
     principal: Reader,
     space_id: Annotated[str | None, Query(max_length=64)] = None,
     name: Annotated[str | None, Query(max_length=200)] = None,
-    format_type: Annotated[str | None, Query(max_length=2, json_schema_extra={"enum": ["", "0", "1", "2"]})] = None,  # cozepy sends "" for None
+    # cozepy sends "" for None
+    format_type: Annotated[str | None, Query(max_length=2, json_schema_extra={"enum": ["", "0", "1", "2"]})] = None,
     page_num: Annotated[int, Query(ge=1, le=100_000)] = 1,
     page_size: Annotated[int, Query(ge=1, le=300)] = 10,
 ):

@@ -67,7 +67,17 @@ ERROR_SCHEMAS: dict[str, tuple[str, dict]] = {
     }),
 }
 
+# A pattern of the strings Python's str.strip() leaves non-empty ("not blank"): JSON Schema's \S
+# (ECMA-262) also matches \x1c-\x1f and \x85, which Python counts as whitespace.
+NOT_BLANK = r"[^\s\x1c-\x1f\x85]"
+# An id or alias in a key's bindings (agentgate.policy.bindings): 1-128 characters, no whitespace.
+BINDING_REF = r"^[^\s\x1c-\x1f\x85]{1,128}$"
+
 SSE = "text/event-stream"
+# Before OpenAPI 3.2 (itemSchema), an event stream's `schema` describes one event of it.
+SSE_EVENT = {"type": "object", "description": "one server-sent event", "required": ["data"],
+             "properties": {"event": {"type": "string"}, "data": {"type": "string"}, "id": {"type": "string"},
+                            "retry": {"type": "integer", "minimum": 0}}}
 # What a chat turn can answer before its first byte: a refused input (400, 413, 415, 422), the key's
 # policy (403) and limits (429), an unknown bot or conversation (404), the model's failure (502, 504).
 TURN_ERRORS = (400, 403, 404, 413, 415, 422, 429, 502, 504)
@@ -83,7 +93,7 @@ def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
 def streamed(*statuses: int, json: bool = True) -> dict[int | str, dict[str, Any]]:
     """`responses=` for a route whose 200 is an SSE stream (and, with `json`, a JSON object when
     the request does not ask to stream), plus `statuses` as in `errors`."""
-    content: dict[str, Any] = {SSE: {"schema": {"type": "string"}}}
+    content: dict[str, Any] = {SSE: {"schema": SSE_EVENT}}
     if json:
         content = {"application/json": {"schema": {"type": "object"}}, **content}
     description = "The answer: an SSE stream" + (" (stream: true), else a JSON object" if json else "")

@@ -18,7 +18,9 @@ from agentgate.policy import metering
 
 router = APIRouter()
 Admin = Annotated[Principal, Depends(requires(ADMIN))]
-Day = Annotated[str | None, Query(max_length=24, description="YYYY-MM-DD or an epoch time (s or ms), UTC")]
+DAY_PATTERN = r"^(?:[0-9]{4}-[0-9]{2}-[0-9]{2}|[0-9]{1,13})$"
+Day = Annotated[str | None, Query(max_length=24, description="YYYY-MM-DD or an epoch time (s or ms), UTC",
+                                  json_schema_extra={"pattern": DAY_PATTERN})]
 
 
 def _owner_scope(principal: Principal, owner_id: str | None) -> str | None:
@@ -43,7 +45,8 @@ def _check_key(principal: Principal, key_id: str, owner: str | None) -> None:
 @router.get("/v1/usage", responses=errors(404))
 def usage(
     principal: Admin,
-    from_: Annotated[str | None, Query(alias="from", max_length=24)] = None,
+    from_: Annotated[str | None, Query(alias="from", max_length=24, description="YYYY-MM-DD or an epoch time "
+                                       "(s or ms), UTC", json_schema_extra={"pattern": DAY_PATTERN})] = None,
     to: Day = None,
     group_by: Literal["key", "bot", "user", "day"] = "day",
     key_id: Annotated[str | None, Query(max_length=64)] = None,

@@ -24,7 +24,7 @@ from agentgate.api.app import create_app
 from agentgate.policy import bindings, ratelimit
 from agentgate.api.deps import requires
 from agentgate.api.errors import ApiError, error_body, request_id_of, shape_for_path
-from agentgate.api.openapi import errors, json_schema_body, query_parameters, streamed
+from agentgate.api.openapi import NOT_BLANK, errors, json_schema_body, query_parameters, streamed
 from agentgate.auth.principal import Principal
 from agentgate.ids import coerce_id, new_id, now_s
 from agentgate.protocols import aiflowy_workflow as aiflowy_wf
@@ -57,15 +57,19 @@ _DOCUMENT = json_schema_body({
     "type": "object",
     "description": "the workflow document (name, description, inputs, nodes, edges, outputs), or "
                    "{\"definition\": document}; its graph is validated on save (400 names the node and the problem)",
-    "properties": {"name": {"type": "string"}, "description": {"type": "string"},
+    "anyOf": [{"required": ["name"]}, {"required": ["definition"], "properties": {"definition": {"required": ["name"]}}}],
+    "properties": {"name": {"type": "string", "maxLength": 100}, "description": {"type": "string"},
                    "nodes": {"type": "array", "items": {"type": "object"}},
                    "edges": {"type": "array", "items": {"type": "object"}},
                    "definition": {"type": "object"}},
 })
 _PUBLISH_FLAG = query_parameters(publish={"type": "string", "description": "1, true or yes: publish it too"})
-_PARAMETERS = {"anyOf": [{"type": "object"}, {"type": "string", "description": "the parameters as JSON text"}]}
+# Some clients send the parameters as JSON text: accepted, but only the object is stated (JSON Schema
+# cannot say "a string holding a JSON object").
+_PARAMETERS = {"type": "object"}
 _RUN_BODY = {"workflow_id": _ID, "parameters": _PARAMETERS, "bot_id": _REF,
-             "version": {"anyOf": [{"type": "string"}, {"type": "integer"}]}}
+             "version": {"anyOf": [{"type": "string", "pattern": r"^v?[0-9]+$"}, {"type": "integer", "minimum": 0}],
+                         "description": "a published version (default: the latest)"}}
 _RUN = json_schema_body({"type": "object", "required": ["workflow_id"],
                          "properties": {**_RUN_BODY, "is_async": {"type": "boolean"}}})
 _STREAM_RUN = json_schema_body({"type": "object", "required": ["workflow_id"], "properties": _RUN_BODY})
@@ -75,9 +79,14 @@ _RESUME = json_schema_body({"type": "object", "required": ["workflow_id", "event
 _MESSAGE = {"type": "object", "properties": {"role": {"type": "string"}, "content": {"type": "string"},
                                              "content_type": {"type": "string"}}}
 _WORKFLOW_CHAT = json_schema_body({"type": "object", "required": ["workflow_id"], "properties": {
-    **_RUN_BODY, "parameters": {"anyOf": [{"type": "object"}, {"type": "string"}]},
-    "additional_messages": {"type": "array", "items": _MESSAGE}, "query": {"type": "string"},
-    "conversation_id": _REF}})
+    **_RUN_BODY, "additional_messages": {"type": "array", "items": _MESSAGE}, "query": {"type": "string"},
+    "conversation_id": _REF},
+    # the user's question: a user message's text in additional_messages, or query
+    "anyOf": [{"required": ["query"], "properties": {"query": {"pattern": NOT_BLANK}}},
+              {"required": ["additional_messages"], "properties": {"additional_messages": {"contains": {
+                  "type": "object", "required": ["content"],
+                  "properties": {"role": {"const": "user"}, "content": {"type": "string", "pattern": NOT_BLANK},
+                                 "content_type": {"const": "text"}}}}}}]})
 _PAGE = {"page_num": {"type": "integer", "minimum": 1}}
 # A run's outcome is its status: its own refusal (400), an unknown or unpublished workflow or version
 # (404), a resumed run (409), an output too large to keep (413), the key's limits (429), a timeout (504).
@@ -577,8 +586,8 @@ async def _form_or_json(request: Request) -> dict:
 
 @app.post("/api/v1/aiWorkflow/external/getRunningParams", responses=errors(400, 404), openapi_extra={
     **query_parameters(id={"type": "string", "pattern": WORKFLOW_ID_PATTERN}),
-    **json_schema_body({"type": "object", "properties": {"id": _ID}}, required=False,
-                       description="{\"id\": ...} as JSON or a form (or ?id= in the query string)")})
+    **json_schema_body({"type": "object", "required": ["id"], "properties": {"id": _ID}},
+                       description="{\"id\": ...} as JSON or a form (or ?id= in the query string, with no body)")})
 async def aiflowy_running_params(request: Request, principal: Principal = Depends(READ)):
     body = await _form_or_json(request)
     wid = body.get("id") or request.query_params.get("id")
