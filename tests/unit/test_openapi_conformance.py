@@ -185,3 +185,45 @@ def _conformance_test(name: str):
 
 for _name in APPS:
     globals()[f"test_{_name}_conforms"] = _conformance_test(_name)
+
+
+@pytest.mark.parametrize("name", APPS)
+def test_documents_give_every_error_the_protocols_body_and_unique_operation_ids(name):
+    import warnings
+
+    from agentgate.api.errors import shape_for_path
+    from agentgate.api.openapi import ERROR_SCHEMAS, build
+
+    app = importlib.import_module(f"agentgate.api.{name}").app
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # FastAPI warns of a duplicate operation id
+        doc = build(app)
+    ids = [op["operationId"] for item in doc["paths"].values() for op in item.values()]
+    assert len(ids) == len(set(ids))
+    assert "HTTPValidationError" not in doc.get("components", {}).get("schemas", {})
+    for path, item in doc["paths"].items():
+        error = {"$ref": f"#/components/schemas/{ERROR_SCHEMAS[shape_for_path(path)][0]}"}
+        for method, op in item.items():
+            statuses = {int(s) for s in op["responses"]}
+            if "requestBody" in op:
+                assert 400 in statuses, (method, path)
+            for status, response in op["responses"].items():
+                if status >= "400":
+                    assert response["content"] == {"application/json": {"schema": error}}, (method, path, status)
+
+
+def test_whole_number_floats_are_integers_in_bodies(aws, as_owner):
+    """JSON Schema's integer holds 22.0 (and a JavaScript client cannot send 22 otherwise than as
+    it likes): body integers take it; 22.5 stays refused."""
+    from fastapi.testclient import TestClient
+
+    from agentgate.api.bots import app
+
+    client = TestClient(app)
+    admin = as_owner("alice", "admin")
+    r = client.post("/v1/bot/create", json={"name": "b", "memory_window": 22.0, "max_tokens": 1e3}, headers=admin)
+    assert r.status_code == 200, r.text
+    bot = client.get(f"/v1/bots/{r.json()['data']['bot_id']}", params={"is_published": "false"}, headers=admin)
+    assert (bot.json()["data"]["memory_window"], bot.json()["data"]["max_tokens"]) == (22, 1000)
+    r = client.post("/v1/bot/create", json={"name": "b", "memory_window": 22.5}, headers=admin)
+    assert r.status_code == 422 and "memory_window" in r.json()["msg"]
