@@ -50,6 +50,12 @@ def _aws_session():
 @pytest.fixture
 def aws(_aws_session):
     """moto for every AWS service, with agentgate's tables and bucket, empty at the start of each test."""
+    empty_tables()
+    yield
+
+
+def empty_tables() -> None:
+    """agentgate's tables and bucket, emptied (created where missing), and the bot cache cleared."""
     import boto3
 
     from agentgate.config import settings
@@ -68,7 +74,6 @@ def aws(_aws_session):
     from agentgate.store import bot_cache
 
     bot_cache.clear()  # a bot cached by an earlier test must not outlive its table
-    yield
 
 
 def _import_all_models() -> None:

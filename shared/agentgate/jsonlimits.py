@@ -35,10 +35,19 @@ def depth_exceeds(value, limit: int = MAX_DEPTH) -> bool:
     return False
 
 
-def loads(raw: str | bytes | bytearray, limit: int = MAX_DEPTH):
-    """json.loads, raising JsonTooDeep (a ValueError) past `limit` levels."""
+def _number(text: str):
+    """A JSON number with a fraction or exponent that is a whole number (22.0, 1e3) is that integer,
+    as JSON Schema's "integer" says (and as JavaScript clients, which cannot tell 22.0 from 22, send
+    it); 22.5 stays a float."""
+    value = float(text)
+    return int(value) if value.is_integer() and abs(value) <= 2**53 else value
+
+
+def loads(raw: str | bytes | bytearray, limit: int = MAX_DEPTH, *, integral_floats: bool = False):
+    """json.loads, raising JsonTooDeep (a ValueError) past `limit` levels. `integral_floats`: whole
+    numbers written 22.0 read as ints (request bodies: see _number)."""
     try:
-        value = json.loads(raw)
+        value = json.loads(raw, parse_float=_number) if integral_floats else json.loads(raw)
     except RecursionError:
         raise JsonTooDeep() from None
     if depth_exceeds(value, limit):

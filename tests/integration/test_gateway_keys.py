@@ -37,6 +37,18 @@ def test_unknown_route_is_a_json_404(gateway):
     assert r.status_code == 404 and r.json()["code"] == 404
 
 
+def test_unsupported_method_is_405_with_allow(gateway):
+    """A served path with another method: 405 and Allow, from the gateway (a route of one method)
+    and from the function behind an ANY route alike, never the 404 of an unknown path."""
+    auth = {"Authorization": f"Bearer {gateway.admin_key}"}
+    r = httpx.get(f"{gateway.base_url}/v1/bot/create", headers=auth)
+    assert r.status_code == 405 and r.headers["allow"] == "OPTIONS, POST"
+    assert r.json()["code"] == 405 and r.json()["error"]["code"] == 405
+    r = httpx.patch(f"{gateway.base_url}/v1/conversation/retrieve", headers=auth)  # ANY -> the function
+    assert r.status_code == 405 and r.headers["allow"] == "GET, POST"
+    assert r.json()["code"] == 405 and "allowed: GET, POST" in r.json()["msg"]
+
+
 def test_key_lifecycle(gateway):
     admin = gateway.create_key("lifecycle-owner", scopes=("admin",))
     with gateway.client(admin) as c:

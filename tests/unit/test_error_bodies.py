@@ -65,3 +65,13 @@ def test_app_errors_quote_the_path_they_name(as_owner, app, path):
     assert "injected" not in body and "injected" not in body.get("error", {})
     assert '"injected":"yes' in json.dumps(body["error"]["message"] if "error" in body else body["message"])[1:-1] \
         .replace('\\"', '"')
+
+
+def test_405_allow_names_every_method_the_path_serves(aws, as_owner):
+    """Starlette's own 405 names the first route matching the path only; several routes may serve it."""
+    from agentgate.api.agentchat import app
+
+    r = TestClient(app).patch("/api/v1/agent", headers=as_owner("alice", "admin"))
+    assert r.status_code == 405
+    assert r.headers["allow"] == "DELETE, GET, POST, PUT"
+    assert r.json()["status_code"] == 405 and r.json()["status_message"].endswith("allowed: DELETE, GET, POST, PUT")

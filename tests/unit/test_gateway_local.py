@@ -87,3 +87,22 @@ def test_answers_carry_the_allowed_origin(aws, monkeypatch):
     r = _run(_call(app, "GET", "/probe"))
     assert r.status_code == 200 and r.headers["access-control-allow-origin"] == "https://app.example.com"
     assert "x-tt-logid" in r.headers["access-control-expose-headers"]
+
+
+def test_a_served_path_with_another_method_is_405_naming_the_methods(aws, monkeypatch):
+    monkeypatch.setattr(authorizer_cache, "_local_hooks", [])
+    gateway = build(ROOT / "template.yaml")
+    r = _run(_call(gateway, "GET", "/v1/bot/create"))  # POST only; before any authorizer
+    assert r.status_code == 405, r.text
+    assert r.headers["allow"] == "OPTIONS, POST"  # the template's Cors answers the preflight
+    body = r.json()
+    # The shape of the template's own 404 (every protocol's fields), with its headers.
+    missing = _run(_call(gateway, "GET", "/v1/nowhere")).json()
+    assert set(body) == set(missing) and set(body["error"]) == set(missing["error"])
+    assert body["code"] == body["status_code"] == body["errorCode"] == body["error"]["code"] == 405
+    assert body["msg"] == "method GET not allowed; allowed: OPTIONS, POST" == body["error"]["message"]
+    assert r.headers["x-tt-logid"] == body["request_id"] and r.headers["access-control-allow-origin"] == "*"
+    r = _run(_call(gateway, "DELETE", "/api/permission_api/pat/list_personal_access_tokens"))
+    assert r.status_code == 405 and r.headers["allow"] == "GET, OPTIONS"
+    # A path no route serves stays the template's 404.
+    assert _run(_call(gateway, "PATCH", "/v1/nowhere")).status_code == 404

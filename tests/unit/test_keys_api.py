@@ -233,3 +233,11 @@ def test_health_and_about_need_no_key(client):
     assert client.get("/health").json() == {"status": "healthy"}
     about = client.get("/").json()
     assert about["name"] == "agentgate" and "/v1/chat/completions" in about["endpoints"]
+
+
+@pytest.mark.parametrize("day", ["99999999999999999999", "9" * 24])
+def test_usage_with_an_epoch_time_out_of_range_is_422_not_500(client, as_owner, day):
+    """An epoch far beyond any date overflowed the platform's time_t (OSError, OverflowError): 500."""
+    r = client.get("/v1/usage", params={"from": day}, headers=as_owner("alice", "admin"))
+    assert r.status_code == 422, r.text
+    assert "out of range" in r.json()["msg"]

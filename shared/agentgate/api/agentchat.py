@@ -22,6 +22,7 @@ from agentgate.accounts import service as accounts
 from agentgate.api.app import create_app
 from agentgate.api.deps import current_principal, requires
 from agentgate.api.errors import ApiError
+from agentgate.api.openapi import NOT_BLANK, errors
 from agentgate.auth.principal import Principal, request_context_from_scope
 from agentgate.auth.scopes import ADMIN, CHAT, READ
 from agentgate.config import settings
@@ -60,10 +61,19 @@ def _ids(v):
 # ------------------------------------------------------------------------------------------ users
 
 
+def _password_schema(schema: dict) -> None:
+    # What accounts.register checks, stated (its minimum is a setting: AGENTGATE_PASSWORD_MIN_LENGTH).
+    schema.update(minLength=settings().password_min_length, maxLength=accounts.PASSWORD_MAX)
+
+
 class RegisterBody(_Body):
-    user_name: Annotated[StrictStr, Field(min_length=1, max_length=64)]
-    user_email: Annotated[StrictStr, Field(max_length=320)] = ""
-    user_password: Annotated[StrictStr, Field(min_length=1, max_length=1024)]
+    # Stated as accounts.register checks them (a 400 there): a name of at most NAME_MAX characters
+    # that is not blank, an email (or none), a password within the configured lengths.
+    user_name: Annotated[StrictStr, Field(min_length=1, max_length=64, json_schema_extra={
+        "maxLength": accounts.NAME_MAX, "pattern": NOT_BLANK})]
+    user_email: Annotated[StrictStr, Field(max_length=320, json_schema_extra={
+        "pattern": "^$|" + accounts.EMAIL_PATTERN.pattern})] = ""
+    user_password: Annotated[StrictStr, Field(min_length=1, max_length=1024, json_schema_extra=_password_schema)]
 
 
 class LoginBody(_Body):
@@ -114,18 +124,18 @@ def _bearer(request: Request) -> str | None:
     return token.strip() if scheme.lower() == "bearer" and token.strip() else None
 
 
-@app.post("/api/v1/user/register")
+@app.post("/api/v1/user/register", responses=errors(409))
 def register(body: RegisterBody):
     user = _account(accounts.register, body.user_name, body.user_email, body.user_password)
     return ok({"user_id": user.user_id, "user_name": user.user_name})
 
 
-@app.post("/api/v1/user/login")
+@app.post("/api/v1/user/login", responses=errors(401, 429))
 def login(body: LoginBody, request: Request):
     return ok(_session(_account(accounts.login, body.user_name, body.user_password, _source_ip(request))))
 
 
-@app.post("/api/v1/user/refresh")
+@app.post("/api/v1/user/refresh", responses=errors(401))
 def refresh(request: Request, body: RefreshBody | None = None):
     # The refresh token in the body, or (fastapi_jwt_auth's way) as the bearer token.
     token = (body.refresh_token if body else None) or _bearer(request)
@@ -150,12 +160,12 @@ def _own_user(principal: Principal, user_id: str | None):
     return user
 
 
-@app.get("/api/v1/user/info")
+@app.get("/api/v1/user/info", responses=errors(404))
 def user_info(principal: Reader, user_id: str | None = None):
     return ok(_user(_own_user(principal, coerce_id(user_id))))
 
 
-@app.put("/api/v1/user/update")
+@app.put("/api/v1/user/update", responses=errors(404))
 def update_user(body: UpdateUserBody, principal: Admin):
     from agentgate.store import users as user_store
 
@@ -170,11 +180,18 @@ def update_user(body: UpdateUserBody, principal: Admin):
 # ----------------------------------------------------------------------------------------- agents
 
 
+def _known_model(schema: dict) -> None:
+    # A configured provider's model (or a model alias): a 400 otherwise.
+    from agentgate.runner.providers import model_pattern
+
+    schema["pattern"] = model_pattern()
+
+
 class AgentFields(_Body):
     name: Annotated[StrictStr, Field(min_length=1, max_length=100)] | None = None
     description: Annotated[StrictStr, Field(max_length=2000)] | None = None
     tool_ids: Ids | None = None
-    llm_id: Annotated[StrictStr, Field(min_length=1, max_length=256)] | None = None
+    llm_id: Annotated[StrictStr, Field(min_length=1, max_length=256, json_schema_extra=_known_model)] | None = None
     mcp_ids: Ids | None = None
     knowledge_ids: Ids | None = None
     enable_memory: StrictBool | None = None
@@ -278,7 +295,7 @@ def _store_write(fn, *args):
         raise ApiError(409, "the agent changed while being updated; try again") from err
 
 
-@app.post("/api/v1/agent")
+@app.post("/api/v1/agent", responses=errors(404, 409))
 def create_agent(body: CreateAgent, principal: Admin):
     values = _agent_values(principal.owner_id, body)
     values.setdefault("memory_window", DEFAULT_MEMORY)
@@ -293,7 +310,7 @@ def list_agents(principal: Reader):
     return ok([agent_view(s) for s in items])
 
 
-@app.put("/api/v1/agent")
+@app.put("/api/v1/agent", responses=errors(404, 409))
 def update_agent(body: UpdateAgent, principal: Admin):
     values = _agent_values(principal.owner_id, body)
     bot = _store_write(bot_store.update_bot, principal.owner_id, body.agent_id, values, None)
@@ -303,7 +320,7 @@ def update_agent(body: UpdateAgent, principal: Admin):
     return ok(agent_view(bot_store.draft_snapshot(bot)))
 
 
-@app.delete("/api/v1/agent")
+@app.delete("/api/v1/agent", responses=errors(404, 409))
 def delete_agent(body: AgentRef, principal: Admin):
     if _store_write(bot_store.delete_bot, principal.owner_id, body.agent_id) is None:
         raise ApiError(404, AGENT_NOT_FOUND)
@@ -320,6 +337,12 @@ def search_agents(body: SearchAgents, principal: Reader):
 # ------------------------------------------------------------------------------------------ tools
 
 
+def _tool_kinds():
+    from agentgate.tools import KINDS
+
+    return KINDS
+
+
 class FunctionDef(_Body):
     name: Annotated[StrictStr, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$")]
     description: Annotated[StrictStr, Field(max_length=2000)] = ""
@@ -332,11 +355,17 @@ class ToolFields(_Body):
     description: Annotated[StrictStr, Field(max_length=2000)] | None = None
     logo_url: Annotated[StrictStr, Field(max_length=2048)] | None = None
     function: FunctionDef | None = None
-    implementation: dict | None = None
+    implementation: Annotated[dict, Field(json_schema_extra=lambda schema: schema.update(
+        required=["kind"], properties={"kind": {"enum": sorted(_tool_kinds())}},
+        description="how the tool runs: {kind, ...} (each kind checks its own fields)"))] | None = None
 
 
 class CreateTool(ToolFields):
-    pass
+    # A function, or seed 001's en_name that can be one (a 400 otherwise).
+    model_config = ConfigDict(extra="ignore", json_schema_extra={"anyOf": [
+        {"required": ["function"], "properties": {"function": {"type": "object"}}},
+        {"required": ["en_name"], "properties": {"en_name": {
+            "type": "string", "pattern": r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$"}}}]})
 
 
 class UpdateTool(ToolFields):
@@ -406,7 +435,7 @@ def _tool_values(owner_id: str, body: ToolFields, existing=None) -> dict:
     return values
 
 
-@app.post("/api/v1/tool/create")
+@app.post("/api/v1/tool/create", responses=errors(404))
 def create_tool(body: CreateTool, principal: Admin):
     from agentgate.chat import server_tools
 
@@ -434,7 +463,7 @@ def visible_tools(principal: Reader):
     return ok(_builtin_views() + own)
 
 
-@app.put("/api/v1/tool/update")
+@app.put("/api/v1/tool/update", responses=errors(404))
 def update_tool(body: UpdateTool, principal: Admin):
     from agentgate.chat import server_tools
 
@@ -448,7 +477,7 @@ def update_tool(body: UpdateTool, principal: Admin):
     return ok(_tool_view(item))
 
 
-@app.delete("/api/v1/tool/delete")
+@app.delete("/api/v1/tool/delete", responses=errors(404))
 def delete_tool(body: ToolRef, principal: Admin):
     from agentgate.chat import server_tools
 
@@ -475,7 +504,7 @@ def _dialog_view(conv) -> dict:
             "create_time": int(conv.created_at), "update_time": int(conv.updated_at)}
 
 
-@app.post("/api/v1/dialog")
+@app.post("/api/v1/dialog", responses=errors(404))
 def create_dialog(body: CreateDialog, principal: Chatter):
     from agentgate.store import conversations
 

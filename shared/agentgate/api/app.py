@@ -1,5 +1,6 @@
 """The app factory every endpoint group uses: error shapes, request IDs, access lines and
-metrics, no docs in Lambda, and the group's init work (agentgate.lifecycle)."""
+metrics, no docs in Lambda (app.openapi() still builds the document: agentgate.api.openapi), and
+the group's init work (agentgate.lifecycle)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from fastapi import FastAPI, HTTPException, Request
 from fastapi.routing import APIRoute
 
 from agentgate import __version__, jsonlimits, lifecycle
+from agentgate.api import openapi
 from agentgate.api.errors import install_error_handlers
 from agentgate.api.middleware import RequestContextMiddleware
 
@@ -26,7 +28,7 @@ class _LimitedRequest(Request):
     async def json(self):
         if not hasattr(self, "_json"):
             try:
-                self._json = jsonlimits.loads(await self.body())
+                self._json = jsonlimits.loads(await self.body(), integral_floats=True)
             except jsonlimits.JsonTooDeep as exc:
                 raise HTTPException(400, f"the request body is {exc}") from None
         return self._json
@@ -49,6 +51,7 @@ def create_app(title: str, prime: Callable[[], None] = prime_store) -> FastAPI:
                   openapi_url=None)
     app.router.route_class = LimitedRoute
     install_error_handlers(app)
+    openapi.install(app)  # app.openapi(): a document true to what the routes answer
     app.add_middleware(RequestContextMiddleware)
     lifecycle.at_init(prime)
     return app

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import Body, Depends, Query
+from fastapi import Body, Depends, Path, Query
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, field_validator
 
 from agentgate.api.app import create_app
 from agentgate.policy import bindings
 from agentgate.api.deps import requires
 from agentgate.api.errors import ApiError
+from agentgate.api.openapi import errors
 from agentgate.auth.principal import Principal
 from agentgate.auth.scopes import ADMIN, READ
 from agentgate.ids import coerce_id
@@ -39,11 +40,19 @@ VARIABLE_PATTERN = r"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$"
 Name = Annotated[StrictStr, Field(min_length=1, max_length=100)]
 Ref = Annotated[StrictStr, Field(pattern=REF_PATTERN)]
 LooseId = Annotated[StrictStr, Field(min_length=1, max_length=128)]
-ModelName = Annotated[StrictStr, Field(pattern=MODEL_PATTERN)]
+def _known_model(schema: dict) -> None:
+    # ... and it must resolve to a configured provider (or model alias): a 400 otherwise.
+    from agentgate.runner.providers import model_pattern
+
+    schema["allOf"] = [{"pattern": model_pattern()}]
+
+
+ModelName = Annotated[StrictStr, Field(pattern=MODEL_PATTERN, json_schema_extra=_known_model)]
 Temperature = Annotated[float, Field(ge=0, le=2, strict=True)]
 MaxTokens = Annotated[StrictInt, Field(ge=1, le=32000)]
 MemoryWindow = Annotated[StrictInt, Field(ge=0, le=200)]
-Alias = Annotated[StrictStr, Field(pattern=REF_PATTERN)]
+# ... not all digits (it would read as a bot id: a 422 from _check_aliases).
+Alias = Annotated[StrictStr, Field(pattern=REF_PATTERN, json_schema_extra={"pattern": r"^(?![0-9]+$)[A-Za-z0-9_.-]{1,64}$"})]
 
 
 class _Body(BaseModel):
@@ -119,7 +128,7 @@ class BotFields(_Body):
     memory_window: MemoryWindow | None = None
     variables: Annotated[
         dict[Annotated[str, Field(pattern=VARIABLE_PATTERN)], Annotated[StrictStr, Field(max_length=2000)]],
-        Field(max_length=50),
+        Field(max_length=50, json_schema_extra={"additionalProperties": False}),
     ] | None = None
     aliases: Annotated[list[Alias], Field(max_length=10)] | None = None
     knowledge: BotKnowledge | None = None  # Coze
@@ -316,6 +325,8 @@ def simple_bot(s: BotSnapshot) -> dict:
 
 Admin = Annotated[Principal, Depends(requires(ADMIN))]
 Reader = Annotated[Principal, Depends(requires(READ))]
+# A path that cannot name a bot names none (404, not a validation error): the pattern is stated, not enforced.
+BotRef = Annotated[str, Path(description="a bot id or alias", json_schema_extra={"pattern": REF_PATTERN})]
 
 
 def _check_model(model: str | None) -> None:
@@ -386,7 +397,7 @@ def _listed(principal: Principal, status: str, page: int, size: int) -> tuple[li
 # ---------------------------------------------------------------------------------------- routes
 
 
-@app.post("/v1/bot/create")
+@app.post("/v1/bot/create", responses=errors(404, 409, 415))
 def create_bot(body: CreateBot, principal: Admin):
     _check_icon(principal.owner_id, body.icon_file_id)
     values = _draft_values(body)
@@ -396,7 +407,7 @@ def create_bot(body: CreateBot, principal: Admin):
     return _ok({"bot_id": bot.bot_id})
 
 
-@app.post("/v1/bot/update")
+@app.post("/v1/bot/update", responses=errors(404, 409, 415))
 def update_bot(body: UpdateBot, principal: Admin):
     _check_icon(principal.owner_id, body.icon_file_id)
     values = _draft_values(body)
@@ -410,7 +421,7 @@ def update_bot(body: UpdateBot, principal: Admin):
     return _ok({"bot_id": bot.bot_id})
 
 
-@app.post("/v1/bot/publish")
+@app.post("/v1/bot/publish", responses=errors(404, 409))
 def publish_bot(body: PublishBot, principal: Admin):
     draft = _draft(principal, body.bot_id)
     _check_model(store.draft_snapshot(draft).model)  # providers or aliases may have changed since
@@ -420,8 +431,8 @@ def publish_bot(body: PublishBot, principal: Admin):
     return _ok(coze_bot(store.online_snapshot(bot)))
 
 
-@app.post("/v1/bots/{bot_id}/unpublish")
-def unpublish_bot(bot_id: str, principal: Admin, body: Annotated[UnpublishBot | None, Body()] = None):
+@app.post("/v1/bots/{bot_id}/unpublish", responses=errors(404, 409))
+def unpublish_bot(bot_id: BotRef, principal: Admin, body: Annotated[UnpublishBot | None, Body()] = None):
     # cozepy's body (connector_id, unpublish_reason) is validated but changes nothing: one channel.
     if principal.bot_ids:
         _draft(principal, bot_id)
@@ -448,8 +459,8 @@ def list_bots(
     return _ok({"items": [simple_bot(s) for s in items], "total": total, "has_more": page * page_size < total})
 
 
-@app.get("/v1/bots/{bot_id}")
-def retrieve_bot(bot_id: str, principal: Reader, is_published: bool = True):
+@app.get("/v1/bots/{bot_id}", responses=errors(404))
+def retrieve_bot(bot_id: BotRef, principal: Reader, is_published: bool = True):
     if is_published:
         return _ok_flat(coze_bot(_online(principal, bot_id)))
     if not principal.can(ADMIN):
@@ -457,7 +468,7 @@ def retrieve_bot(bot_id: str, principal: Reader, is_published: bool = True):
     return _ok_flat(coze_bot(store.draft_snapshot(_draft(principal, bot_id))))
 
 
-@app.get("/v1/bot/get_online_info")
+@app.get("/v1/bot/get_online_info", responses=errors(404))
 def get_online_info(principal: Reader, bot_id: Annotated[str, Query(min_length=1, max_length=64)]):
     return _ok_flat(coze_bot(_online(principal, bot_id)))
 

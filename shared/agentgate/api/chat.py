@@ -11,9 +11,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from typing import Any, AsyncIterator
+from typing import Annotated, Any, AsyncIterator
 
-from fastapi import Depends, Request
+from fastapi import Depends, Query, Request
 from fastapi.responses import JSONResponse
 from starlette.responses import StreamingResponse
 
@@ -21,6 +21,7 @@ from agentgate.api.app import create_app
 from agentgate.api.deps import requires
 from agentgate.api.errors import ApiError
 from agentgate.api import responses as responses_api
+from agentgate.api.openapi import TURN_ERRORS, errors, json_body, json_schema_body, streamed
 from agentgate.auth.principal import Principal
 from agentgate.chat import registry
 from agentgate.chat import service as chat_service
@@ -153,8 +154,11 @@ async def healthz():
 # ------------------------------------------------------------------------------------- OpenAI
 
 
-@app.post("/v1/chat/completions")
-@app.post("/api/v1/chat/completions")
+_COMPLETIONS = dict(responses=streamed(*TURN_ERRORS), openapi_extra=json_body(openai_proto.ChatCompletionRequest))
+
+
+@app.post("/v1/chat/completions", **_COMPLETIONS)
+@app.post("/api/v1/chat/completions", **_COMPLETIONS)
 async def chat_completions(request: Request, principal: Principal = Depends(CHAT)):
     req = openai_proto.parse_request(await request.body())
     if req.model == bindings.DEFAULT_REF and not principal.default_bot:
@@ -190,8 +194,8 @@ async def list_models(principal: Principal = Depends(READ)):
     return openai_proto.models_list([b for b in bots if bindings.bot_allowed(principal, b)])
 
 
-@app.get("/v1/models/{model}")
-@app.get("/api/v1/models/{model}")
+@app.get("/v1/models/{model}", responses=errors(404))
+@app.get("/api/v1/models/{model}", responses=errors(404))
 async def retrieve_model(model: str, principal: Principal = Depends(READ)):
     """openai's `models.retrieve`: one published bot, by id or alias."""
     from agentgate.store.bots import resolve_online_bot
@@ -204,7 +208,11 @@ async def retrieve_model(model: str, principal: Principal = Depends(READ)):
     return {**entry, "id": model}
 
 
-@app.post("/api/v1/sessions/clear")
+_REF = {"anyOf": [{"type": "string", "minLength": 1, "maxLength": 256}, {"type": "integer"}]}
+
+
+@app.post("/api/v1/sessions/clear", responses=errors(404), openapi_extra=json_schema_body(
+    {"type": "object", "required": ["agentId", "sessionKey"], "properties": {"agentId": _REF, "sessionKey": _REF}}))
 async def clear_session(request: Request, principal: Principal = Depends(CHAT)):
     body = load_json_object(await request.body())
     agent, key = body.get("agentId"), body.get("sessionKey")
@@ -259,10 +267,11 @@ def _seed_query_form(req: coze_proto.ChatRequest) -> bool:
     return bool(req.query) and not req.additional_messages
 
 
-@app.post("/v3/chat")
-async def coze_chat(request: Request, principal: Principal = Depends(CHAT)):
+@app.post("/v3/chat", responses=streamed(*TURN_ERRORS), openapi_extra=json_body(coze_proto.ChatRequest))
+async def coze_chat(request: Request, principal: Principal = Depends(CHAT),
+                    conversation_id: Annotated[str | None, Query(max_length=64)] = None):
     req = coze_proto.parse_chat_request(await request.body())
-    conversation_id = request.query_params.get("conversation_id") or req.conversation_id or None
+    conversation_id = conversation_id or req.conversation_id or None
     turn = await chat_service.prepare(_coze_turn_input(principal, req, conversation_id))
     if req.stream:
         renderer = coze_proto.StreamRenderer(
@@ -331,15 +340,48 @@ async def _get_chat(principal: Principal, cid: str, chat_id: str):
     return chat
 
 
-@app.api_route("/v3/chat/retrieve", methods=["GET", "POST"])
-async def coze_retrieve(request: Request, principal: Principal = Depends(READ)):
+# conversation_id and chat_id: in the query string, or (POST) in a JSON body, as cozepy sends either.
+ChatRefQ = Annotated[str, Query(min_length=1, max_length=64)]
+OptionalChatRefQ = Annotated[str | None, Query(max_length=64)]
+# Stated as cozepy sends them (in the body); the query string may give them instead.
+_CHAT_REF_BODY = json_schema_body(
+    {"type": "object", "required": ["conversation_id", "chat_id"],
+     "properties": {"conversation_id": _REF, "chat_id": _REF}},
+    description="conversation_id and chat_id (or give both in the query string, with no body)")
+_CHAT_REF_POST = dict(responses=errors(400, 404, 422), openapi_extra=_CHAT_REF_BODY)
+
+
+@app.get("/v3/chat/retrieve", responses=errors(404))
+async def coze_retrieve_get(request: Request, conversation_id: ChatRefQ, chat_id: ChatRefQ,
+                            principal: Principal = Depends(READ)):
+    return await coze_retrieve(request, principal)
+
+
+@app.post("/v3/chat/retrieve", **_CHAT_REF_POST)
+async def coze_retrieve_post(request: Request, principal: Principal = Depends(READ),
+                             conversation_id: OptionalChatRefQ = None, chat_id: OptionalChatRefQ = None):
+    return await coze_retrieve(request, principal)
+
+
+async def coze_retrieve(request: Request, principal: Principal):
     cid, chat_id = await _chat_ref(request)
     chat = await _get_chat(principal, cid, chat_id)
     return coze_proto.envelope(coze_proto.chat_from_model(chat))
 
 
-@app.api_route("/v3/chat/message/list", methods=["GET", "POST"])
-async def coze_chat_messages(request: Request, principal: Principal = Depends(READ)):
+@app.get("/v3/chat/message/list", responses=errors(404))
+async def coze_chat_messages_get(request: Request, conversation_id: ChatRefQ, chat_id: ChatRefQ,
+                                 principal: Principal = Depends(READ)):
+    return await coze_chat_messages(request, principal)
+
+
+@app.post("/v3/chat/message/list", **_CHAT_REF_POST)
+async def coze_chat_messages_post(request: Request, principal: Principal = Depends(READ),
+                                  conversation_id: OptionalChatRefQ = None, chat_id: OptionalChatRefQ = None):
+    return await coze_chat_messages(request, principal)
+
+
+async def coze_chat_messages(request: Request, principal: Principal):
     cid, chat_id = await _chat_ref(request)
     await _get_chat(principal, cid, chat_id)
     store = chat_service._store()
@@ -350,8 +392,9 @@ async def coze_chat_messages(request: Request, principal: Principal = Depends(RE
                                 if not (m.chat_input or m.type == "question")])
 
 
-@app.post("/v3/chat/cancel")
-async def coze_cancel(request: Request, principal: Principal = Depends(CHAT)):
+@app.post("/v3/chat/cancel", **_CHAT_REF_POST)
+async def coze_cancel(request: Request, principal: Principal = Depends(CHAT),
+                      conversation_id: OptionalChatRefQ = None, chat_id: OptionalChatRefQ = None):
     cid, chat_id = await _chat_ref(request)
     store = chat_service._store()
     chat = await asyncio.to_thread(store.get_chat, principal.owner_id, cid, chat_id, True)
@@ -374,8 +417,9 @@ async def coze_cancel(request: Request, principal: Principal = Depends(CHAT)):
     return coze_proto.envelope(coze_proto.chat_from_model(chat))
 
 
-@app.post("/v3/chat/submit_tool_outputs")
-async def coze_submit_tool_outputs(request: Request, principal: Principal = Depends(CHAT)):
+@app.post("/v3/chat/submit_tool_outputs", responses=errors(400, 404, 422, 501), openapi_extra=_CHAT_REF_BODY)
+async def coze_submit_tool_outputs(request: Request, principal: Principal = Depends(CHAT),
+                                   conversation_id: OptionalChatRefQ = None, chat_id: OptionalChatRefQ = None):
     cid, chat_id = await _chat_ref(request)
     chat = await _get_chat(principal, cid, chat_id)
     if chat.status != "requires_action":
@@ -386,7 +430,8 @@ async def coze_submit_tool_outputs(request: Request, principal: Principal = Depe
 # ------------------------------------------------------------------------------------- AIFlowy
 
 
-@app.post("/api/v1/aiBot/externalChat")
+@app.post("/api/v1/aiBot/externalChat", responses=streamed(*TURN_ERRORS),
+          openapi_extra=json_body(aiflowy_proto.ExternalChatRequest))
 async def aiflowy_external_chat(request: Request, principal: Principal = Depends(CHAT)):
     req = aiflowy_proto.parse_request(await request.body())
     turn = await chat_service.prepare(TurnInput(owner_id=principal.owner_id, bot_ref=req.botId,
@@ -403,7 +448,8 @@ async def aiflowy_external_chat(request: Request, principal: Principal = Depends
 # ------------------------------------------------------------------------------------- AgentChat
 
 
-@app.post("/api/v1/chat")
+@app.post("/api/v1/chat", responses=streamed(*TURN_ERRORS, json=False),
+          openapi_extra=json_body(agentchat_proto.ChatRequest))
 async def agentchat_chat(request: Request, principal: Principal = Depends(CHAT)):
     """Seed 001: the conversation `dialog_id` continues with its bot; see protocols.agentchat."""
     req = agentchat_proto.parse_request(await request.body())

@@ -11,7 +11,7 @@ import json
 import re
 from typing import Annotated, Literal
 
-from fastapi import Body, Depends, Query
+from fastapi import Body, Depends, Path, Query
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictStr, ValidationInfo, field_validator
 
 from agentgate import jsonlimits
@@ -19,6 +19,7 @@ from agentgate.api.app import create_app
 from agentgate.policy import bindings
 from agentgate.api.deps import requires
 from agentgate.api.errors import ApiError, invalid, not_found
+from agentgate.api.openapi import errors
 from agentgate.auth.principal import Principal
 from agentgate.auth.scopes import CHAT, READ
 from agentgate.ids import coerce_id
@@ -57,8 +58,11 @@ def _check_meta(value: dict | None) -> dict | None:
     return value
 
 
-Id = Annotated[StrictStr, BeforeValidator(coerce_id), Field(pattern=ID_PATTERN)]
-MetaData = Annotated[dict[StrictStr, StrictStr] | None, Field(default=None)]
+# Field before the validator: its pattern is then in the JSON schema too (it is checked after coerce_id).
+Id = Annotated[StrictStr, Field(pattern=ID_PATTERN), BeforeValidator(coerce_id)]
+MetaData = Annotated[dict[StrictStr, Annotated[StrictStr, Field(max_length=META_VALUE_MAX)]] | None, Field(
+    default=None, json_schema_extra={"maxProperties": META_PAIRS_MAX,
+                                     "propertyNames": {"minLength": 1, "maxLength": META_KEY_MAX}})]
 Content = Annotated[StrictStr, Field(max_length=CONTENT_MAX)]
 ContentType = Literal["text", "object_string", "card"]
 
@@ -114,6 +118,9 @@ class UpdateConversation(_Body):
 
 
 class ModifyMessage(_Body):
+    model_config = ConfigDict(extra="ignore", json_schema_extra={"anyOf": [
+        {"required": [name], "properties": {name: {"not": {"type": "null"}}}}
+        for name in ("content", "content_type", "meta_data")]})  # nothing to modify: 422
     content_type: ContentType | None = None
     content: Content | None = None
     meta_data: MetaData
@@ -213,14 +220,19 @@ def _message(principal: Principal, conversation_id: str, message_id: str) -> tup
     return conv, msg
 
 
-ConversationIdQ = Annotated[str, Query(min_length=1, max_length=64)]
-MessageIdQ = Annotated[str, Query(min_length=1, max_length=64)]
+# The id patterns are stated, and checked by the routes (a query id off the pattern is 422, a path
+# segment off it names nothing: 404).
+ConversationIdQ = Annotated[str, Query(min_length=1, max_length=64,
+                                       json_schema_extra={"pattern": CONVERSATION_ID_PATTERN})]
+MessageIdQ = Annotated[str, Query(min_length=1, max_length=64, json_schema_extra={"pattern": ID_PATTERN})]
+ConversationIdP = Annotated[str, Path(json_schema_extra={"pattern": CONVERSATION_ID_PATTERN})]
+NOT_FOUND = errors(404)
 
 
 # ----------------------------------------------------------------------------- conversations
 
 
-@app.post("/v1/conversation/create")
+@app.post("/v1/conversation/create", responses=NOT_FOUND)
 def create_conversation(body: CreateConversation, principal: Writer):
     if body.bot_id is not None and (bot_is_published(principal.owner_id, body.bot_id) is False
                                     or not bindings.bot_id_allowed(principal, body.bot_id)):
@@ -233,15 +245,16 @@ def create_conversation(body: CreateConversation, principal: Writer):
     return _ok(conversation_view(conv))
 
 
-@app.api_route("/v1/conversation/retrieve", methods=["GET", "POST"])
+@app.get("/v1/conversation/retrieve", responses=NOT_FOUND)
+@app.post("/v1/conversation/retrieve", responses=NOT_FOUND)
 def retrieve_conversation(principal: Reader, conversation_id: ConversationIdQ):
     return _ok(conversation_view(_conversation(principal, conversation_id)))
 
 
-@app.get("/v1/conversations")
+@app.get("/v1/conversations", responses=NOT_FOUND)
 def list_conversations(
     principal: Reader,
-    bot_id: Annotated[str, Query(min_length=1, max_length=20)],
+    bot_id: Annotated[str, Query(min_length=1, max_length=20, json_schema_extra={"pattern": ID_PATTERN})],
     page_num: Annotated[int, Query(ge=1, le=10_000)] = 1,
     page_size: Annotated[int, Query(ge=1, le=100)] = 50,
     user_id: Annotated[str | None, Query(min_length=1, max_length=128)] = None,
@@ -255,26 +268,26 @@ def list_conversations(
     return _ok({"conversations": [conversation_view(c) for c in items], "has_more": has_more})
 
 
-@app.get("/v1/conversations/{conversation_id}")
-def get_conversation(conversation_id: str, principal: Reader):
+@app.get("/v1/conversations/{conversation_id}", responses=NOT_FOUND)
+def get_conversation(conversation_id: ConversationIdP, principal: Reader):
     return _ok(conversation_view(_path_conversation(principal, conversation_id)))
 
 
-@app.put("/v1/conversations/{conversation_id}")
-def update_conversation(conversation_id: str, principal: Writer, body: UpdateConversation):
+@app.put("/v1/conversations/{conversation_id}", responses=NOT_FOUND)
+def update_conversation(conversation_id: ConversationIdP, principal: Writer, body: UpdateConversation):
     conv = _path_conversation(principal, conversation_id)
     store.update_conversation(conv, name=body.name, meta_data=body.meta_data)
     return _ok(conversation_view(conv))
 
 
-@app.post("/v1/conversations/{conversation_id}/clear")
-def clear_conversation(conversation_id: str, principal: Writer):
+@app.post("/v1/conversations/{conversation_id}/clear", responses=NOT_FOUND)
+def clear_conversation(conversation_id: ConversationIdP, principal: Writer):
     conv = store.clear_conversation(_path_conversation(principal, conversation_id))
     return _ok({"id": conv.section_id, "conversation_id": conv.conversation_id})
 
 
-@app.delete("/v1/conversations/{conversation_id}")
-def delete_conversation(conversation_id: str, principal: Writer):
+@app.delete("/v1/conversations/{conversation_id}", responses=NOT_FOUND)
+def delete_conversation(conversation_id: ConversationIdP, principal: Writer):
     conv = _path_conversation(principal, conversation_id)
     store.delete_conversation(conv)
     # Turns streaming into it stop (the cancel path): here at once, on another instance through
@@ -288,7 +301,7 @@ def delete_conversation(conversation_id: str, principal: Writer):
 # ----------------------------------------------------------------------------- messages
 
 
-@app.post("/v1/conversation/message/create")
+@app.post("/v1/conversation/message/create", responses=NOT_FOUND)
 def create_message(principal: Writer, conversation_id: ConversationIdQ, body: EnterMessage):
     conv = _conversation(principal, conversation_id)
     msg = store.add_message(principal.owner_id, conv.conversation_id, bot_id=conv.bot_id,
@@ -297,13 +310,14 @@ def create_message(principal: Writer, conversation_id: ConversationIdQ, body: En
     return _ok(message_view(msg))
 
 
-@app.api_route("/v1/conversation/message/retrieve", methods=["GET", "POST"])
+@app.get("/v1/conversation/message/retrieve", responses=NOT_FOUND)
+@app.post("/v1/conversation/message/retrieve", responses=NOT_FOUND)
 def retrieve_message(principal: Reader, conversation_id: ConversationIdQ, message_id: MessageIdQ):
     _, msg = _message(principal, conversation_id, message_id)
     return _ok(message_view(msg))
 
 
-@app.post("/v1/conversation/message/modify")
+@app.post("/v1/conversation/message/modify", responses=NOT_FOUND)
 def modify_message(principal: Writer, conversation_id: ConversationIdQ, message_id: MessageIdQ,
                    body: ModifyMessage):
     if body.is_empty():
@@ -315,14 +329,14 @@ def modify_message(principal: Writer, conversation_id: ConversationIdQ, message_
     return {"code": 0, "msg": "", "message": view, "data": view}
 
 
-@app.post("/v1/conversation/message/delete")
+@app.post("/v1/conversation/message/delete", responses=NOT_FOUND)
 def delete_message(principal: Writer, conversation_id: ConversationIdQ, message_id: MessageIdQ):
     _, msg = _message(principal, conversation_id, message_id)
     store.delete_message(msg)
     return _ok(message_view(msg))
 
 
-@app.post("/v1/conversation/message/list")
+@app.post("/v1/conversation/message/list", responses=NOT_FOUND)
 def list_messages(principal: Reader, conversation_id: ConversationIdQ,
                   body: Annotated[ListMessages | None, Body()] = None):
     conv = _conversation(principal, conversation_id)

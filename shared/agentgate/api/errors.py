@@ -153,7 +153,23 @@ def install_error_handlers(app: FastAPI) -> None:
         message = exc.detail if isinstance(exc.detail, str) else "request failed"
         if exc.status_code == 404 and message == "Not Found":
             message = f"no such endpoint: {request.method} {request.url.path}"
-        elif exc.status_code == 405:
-            message = f"method {request.method} not allowed on {request.url.path}"
+        headers = getattr(exc, "headers", None)
+        if exc.status_code == 405:
+            allowed = allowed_methods(request.app, request.scope)
+            message = f"method {request.method} not allowed on {request.url.path}; allowed: {', '.join(allowed)}"
+            headers = {**(headers or {}), "Allow": ", ".join(allowed)}
         return error_response(request.url.path, exc.status_code, message, request_id_of(request),
-                              headers=getattr(exc, "headers", None))
+                              headers=headers)
+
+
+def allowed_methods(app, scope) -> list[str]:
+    """Every method some route of `app` serves at the request's path (Starlette's own 405 names
+    only the first route that matched the path, though several may serve it)."""
+    from starlette.routing import Match
+
+    methods: set[str] = set()
+    for route in app.router.routes:
+        route_methods = getattr(route, "methods", None)
+        if route_methods and route.matches({**scope, "method": next(iter(route_methods))})[0] == Match.FULL:
+            methods |= set(route_methods)
+    return sorted(methods)

@@ -13,6 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from agentgate.api.app import create_app
 from agentgate.api.deps import requires
 from agentgate.api.errors import error_response, request_id_of
+from agentgate.api.openapi import errors, multipart_file
 from agentgate.auth.principal import Principal
 from agentgate.auth.scopes import CHAT, READ
 from agentgate.config import settings
@@ -44,20 +45,26 @@ async def _store(request: Request, principal: Principal):
                                    principal.key_id)
 
 
-@app.post("/v1/files/upload")
+# The body is streamed into the store (never buffered whole) under settings().max_file_bytes.
+_UPLOAD = dict(responses=errors(400, 413, 415), openapi_extra=multipart_file(
+    "file", description="multipart/form-data with the file in the field `file` (an image, PDF, Office "
+                        "document or text; its type is read from its name and first bytes)"))
+
+
+@app.post("/v1/files/upload", **_UPLOAD)
 async def upload(request: Request, principal: Writer):
     record = await _store(request, principal)
     return _ok(await run_in_threadpool(service.describe, record))
 
 
-@app.post("/api/v1/upload")
+@app.post("/api/v1/upload", **_UPLOAD)
 async def agentchat_upload(request: Request, principal: Writer):
     record = await _store(request, principal)
     url = await run_in_threadpool(service.signed_url, record)
     return {"status_code": 200, "status_message": "SUCCESS", "data": url}
 
 
-@app.get("/v1/files/retrieve")
+@app.get("/v1/files/retrieve", responses=errors(404))
 def retrieve(principal: Reader, file_id: Annotated[str, Query(min_length=1, max_length=64)]):
     record = service.get_file(principal.owner_id, file_id.strip(), principal)
     if record is None:

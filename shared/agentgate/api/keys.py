@@ -12,6 +12,7 @@ from agentgate.api.app import create_app
 from agentgate.api.deps import requires, stage_of
 from agentgate.api import usage as usage_api
 from agentgate.api.errors import ApiError
+from agentgate.api.openapi import BINDING_REF, errors
 from agentgate.auth import cache as authorizer_cache
 from agentgate.auth import management
 from agentgate.auth.principal import Principal
@@ -29,8 +30,15 @@ Name = Annotated[StrictStr, Field(min_length=1, max_length=NAME_MAX)]
 KeyId = Annotated[StrictStr, Field(pattern=r"^[0-9]{1,20}$")]
 
 
-RefList = Annotated[list[Annotated[StrictStr, Field(min_length=1, max_length=128)]], Field(max_length=100)]
-Cidrs = Annotated[list[Annotated[StrictStr, Field(min_length=1, max_length=64)]], Field(max_length=50)]
+RefList = Annotated[list[Annotated[StrictStr, Field(min_length=1, max_length=128,
+                                                   json_schema_extra={"pattern": BINDING_REF})]], Field(max_length=100)]
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+# An IPv4 address or network, or an IPv6 address, as agentgate.policy.addresses reads them (it also
+# takes IPv6 networks, "2001:db8::/32", which no JSON Schema format names).
+_CIDR = {"anyOf": [{"pattern": rf"^{_OCTET}(?:\.{_OCTET}){{3}}(?:/(?:3[0-2]|[12]?[0-9]))?$"}, {"format": "ipv6"}],
+         "description": "an IP address or CIDR (203.0.113.0/24, 2001:db8::/32)"}
+Cidrs = Annotated[list[Annotated[StrictStr, Field(min_length=1, max_length=64, json_schema_extra=_CIDR)]],
+                  Field(max_length=50)]
 Policy = Literal["allow", "disabled"]
 
 
@@ -49,7 +57,7 @@ class PolicyFields(BaseModel):
     workflow_ids: RefList | None = Field(None, description="workflows the key may run; empty = all")
     allowed_ips: Cidrs | None = Field(None, description="CIDRs the key may be used from; empty = anywhere")
     rate_limits: RateLimits | None = None
-    default_bot_id: Annotated[StrictStr, Field(max_length=128)] | None = Field(
+    default_bot_id: Annotated[StrictStr, Field(max_length=128, json_schema_extra={"pattern": "^$|" + BINDING_REF})] | None = Field(
         None, description="the bot for requests naming no model (or `default`)")
     dm_policy: Policy | None = None
     group_policy: Policy | None = None
@@ -62,14 +70,19 @@ class PolicyFields(BaseModel):
 
 
 class CreateKey(PolicyFields):
-    model_config = ConfigDict(extra="ignore")
+    # A chosen key holds at least CHOSEN_KEY_MIN characters unless allow_weak (a 422 otherwise).
+    model_config = ConfigDict(extra="ignore", json_schema_extra={
+        "if": {"required": ["allow_weak"], "properties": {"allow_weak": {"const": True}}},
+        "else": {"properties": {"api_key": {"anyOf": [{"type": "null"},
+                                                      {"minLength": management.CHOSEN_KEY_MIN}]}}}})
     name: Name
     expire: StrictInt = Field(0, ge=0, description="0 = never; < 10^12: lifetime in ms; >= 10^12: expiry as a ms "
                                                     "timestamp (must lie ahead)")
-    scopes: list[Literal["root", "admin", "chat", "read"]] | None = None
+    scopes: Annotated[list[Literal["root", "admin", "chat", "read"]], Field(json_schema_extra={"minItems": 1})] | None = None
     owner_id: Annotated[StrictStr, Field(min_length=1, max_length=128)] | None = None
     # The operator's chosen key (root only), instead of a generated one; < 16 characters needs allow_weak.
-    api_key: Annotated[StrictStr, Field(min_length=1, max_length=512)] | None = None
+    api_key: Annotated[StrictStr, Field(min_length=1, max_length=512, json_schema_extra={
+        "pattern": r"^[^\s\x1c-\x1f\x85]+$"})] | None = None  # no whitespace (management.check_chosen_key)
     allow_weak: StrictBool = False
 
     @field_validator("name")
@@ -89,6 +102,11 @@ class KeyRef(BaseModel):
 
 
 class UpdateKey(KeyRef, PolicyFields):
+    # Something to update (a 422 otherwise): name or enabled, or a policy field.
+    model_config = ConfigDict(extra="ignore", json_schema_extra={"anyOf": [
+        {"required": ["name"], "properties": {"name": {"type": "string"}}},
+        {"required": ["enabled"], "properties": {"enabled": {"type": "boolean"}}},
+        *({"required": [f]} for f in management.POLICY_FIELDS if f != "account_id")]})
     name: Name | None = None
     enabled: StrictBool | None = None
 
@@ -164,7 +182,7 @@ def _flush(request: Request) -> None:
     authorizer_cache.flush(*stage_of(request))
 
 
-@app.post(f"{PAT}/create_personal_access_token_and_permission")
+@app.post(f"{PAT}/create_personal_access_token_and_permission", responses=errors(409))
 def create_key(body: CreateKey, principal: Admin):
     actor = _actor(principal)
     item, plaintext = _run(management.create_key, actor, body.name, body.expire, body.scopes, body.owner_id,
@@ -181,7 +199,7 @@ def create_key(body: CreateKey, principal: Admin):
     return _ok(described)
 
 
-@app.get(f"{PAT}/list_personal_access_tokens")
+@app.get(f"{PAT}/list_personal_access_tokens", responses=errors(404))
 def list_keys(
     principal: Admin,
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
@@ -198,7 +216,7 @@ def list_keys(
     })
 
 
-@app.get(f"{PAT}/get_personal_access_token_and_permission")
+@app.get(f"{PAT}/get_personal_access_token_and_permission", responses=errors(404))
 def get_key(
     principal: Admin,
     id: Annotated[str, Query(pattern=r"^[0-9]{1,20}$")],
@@ -209,7 +227,7 @@ def get_key(
     return _ok({**described, "api_key_info": described})
 
 
-@app.post(f"{PAT}/update_personal_access_token_and_permission")
+@app.post(f"{PAT}/update_personal_access_token_and_permission", responses=errors(404, 409))
 def update_key(body: UpdateKey, principal: Admin, request: Request):
     policy = body.policy()
     given = body.model_fields_set & set(management.POLICY_FIELDS)
@@ -222,7 +240,7 @@ def update_key(body: UpdateKey, principal: Admin, request: Request):
     return _ok(management.describe(item))
 
 
-@app.post(f"{PAT}/rotate_personal_access_token")
+@app.post(f"{PAT}/rotate_personal_access_token", responses=errors(404, 409))
 def rotate_key(body: RotateKey, principal: Admin, request: Request):
     """A new secret for the same key id; the old one keeps working for grace_ms, then stops."""
     item, plaintext = _run(management.rotate_key, _actor(principal), body.id, body.grace_ms, body.owner_id)
@@ -233,7 +251,7 @@ def rotate_key(body: RotateKey, principal: Admin, request: Request):
     return _ok(described)
 
 
-@app.post(f"{PAT}/delete_personal_access_token_and_permission")
+@app.post(f"{PAT}/delete_personal_access_token_and_permission", responses=errors(404, 409))
 def delete_key(body: KeyRef, principal: Admin, request: Request):
     item = _run(management.delete_key, _actor(principal), body.id, body.owner_id)
     _flush(request)
@@ -246,7 +264,7 @@ class ApplyConfig(BaseModel):
     dry_run: StrictBool = False
 
 
-@app.post("/api/permission_api/config/apply")
+@app.post("/api/permission_api/config/apply", responses=errors(404, 409))
 def apply_channel_config(body: ApplyConfig, principal: Admin, request: Request):
     """Seed 000's channels.api accounts and bindings, made true in the keys table (root only)."""
     from agentgate.policy import channel_config

@@ -15,8 +15,10 @@ from starlette.concurrency import run_in_threadpool
 from agentgate.api.app import create_app
 from agentgate.api.deps import requires
 from agentgate.api.errors import error_response, request_id_of
+from agentgate.api.openapi import NOT_BLANK, errors
 from agentgate.auth.principal import Principal
 from agentgate.auth.scopes import CHAT, READ
+from agentgate.config import settings
 from agentgate.ids import coerce_id
 from agentgate.knowledge import bases, documents, retrieval
 from agentgate.knowledge.errors import KnowledgeError
@@ -40,6 +42,10 @@ class _Body(BaseModel):
 
 
 Id = Annotated[StrictStr, Field(min_length=1, max_length=64)]
+# As agentgate.knowledge.bases checks them (a 400 there): a name that is not blank, and their lengths.
+KnowledgeName = Annotated[StrictStr, Field(max_length=200, json_schema_extra={"maxLength": bases.NAME_MAX,
+                                                                            "pattern": NOT_BLANK})]
+Description = Annotated[StrictStr, Field(max_length=5000, json_schema_extra={"maxLength": bases.DESCRIPTION_MAX})]
 
 
 def _ids(v):
@@ -70,16 +76,16 @@ def agentchat_file(d) -> dict:
 
 
 class CreateKnowledge(_Body):
-    knowledge_name: Annotated[StrictStr, Field(max_length=200)]
-    knowledge_desc: Annotated[StrictStr, Field(max_length=5000)] | None = None
+    knowledge_name: KnowledgeName
+    knowledge_desc: Description | None = None
     chunk_size: Annotated[StrictInt, Field(ge=50, le=8000)] | None = None  # agentgate extensions
     chunk_overlap: Annotated[StrictInt, Field(ge=0, le=4000)] | None = None
 
 
 class UpdateKnowledge(_Body):
     knowledge_id: Id
-    knowledge_name: Annotated[StrictStr, Field(max_length=200)] | None = None
-    knowledge_desc: Annotated[StrictStr, Field(max_length=5000)] | None = None
+    knowledge_name: KnowledgeName | None = None
+    knowledge_desc: Description | None = None
 
     _id = field_validator("knowledge_id", mode="before")(coerce_id)
 
@@ -90,7 +96,23 @@ class DeleteKnowledge(_Body):
     _id = field_validator("knowledge_id", mode="before")(coerce_id)
 
 
+def _retrieval_schema(ids: str):
+    # What retrieval.retrieve checks (400): a query, one or more base ids, a known mode.
+    one = {"anyOf": [{"type": "string", "pattern": NOT_BLANK}, {"type": "integer"}]}
+
+    def update(schema: dict) -> None:
+        schema["required"] = ["query", ids]
+        schema["properties"].update({
+            "query": {"type": "string", "pattern": NOT_BLANK, "maxLength": retrieval.QUERY_MAX_CHARS},
+            ids: {"anyOf": [one, {"type": "array", "items": one, "minItems": 1,
+                                  "maxItems": settings().knowledge_max_per_query}]},
+            "mode": {"type": "string", "enum": list(retrieval.MODES), "default": "hybrid"}})
+
+    return update
+
+
 class Retrieval(_Body):
+    model_config = ConfigDict(extra="ignore", json_schema_extra=_retrieval_schema("knowledge_id"))
     query: Any = None
     knowledge_id: Any = None  # an id or a list of ids (validated by agentgate.knowledge)
     top_k: Annotated[StrictInt, Field(ge=1, le=retrieval.MAX_TOP_K)] = 5
@@ -113,20 +135,20 @@ def agentchat_select(principal: Reader):
     return _ok([agentchat_knowledge(b) for b in items])
 
 
-@app.put("/api/v1/knowledge/update")
+@app.put("/api/v1/knowledge/update", responses=errors(404))
 def agentchat_update(body: UpdateKnowledge, principal: Writer):
     base = bases.update_base(principal.owner_id, body.knowledge_id, name=body.knowledge_name,
                              description=body.knowledge_desc)
     return _ok(agentchat_knowledge(base))
 
 
-@app.delete("/api/v1/knowledge/delete")
+@app.delete("/api/v1/knowledge/delete", responses=errors(404))
 def agentchat_delete(body: DeleteKnowledge, principal: Writer):
     bases.delete_base(principal.owner_id, body.knowledge_id)
     return _ok({"knowledge_id": body.knowledge_id})
 
 
-@app.post("/api/v1/knowledge/retrieval")
+@app.post("/api/v1/knowledge/retrieval", responses=errors(404, 409))
 def agentchat_retrieval(body: Retrieval, principal: Reader):
     result = retrieval.retrieve(principal.owner_id, body.knowledge_id, body.query, top_k=body.top_k,
                                 mode=body.mode, alpha=body.alpha)
@@ -149,20 +171,20 @@ class DeleteKnowledgeFile(_Body):
     _id = field_validator("knowledge_file_id", mode="before")(coerce_id)
 
 
-@app.post("/api/v1/knowledge_file/create")
+@app.post("/api/v1/knowledge_file/create", responses=errors(404, 413, 415))
 def agentchat_file_create(body: CreateKnowledgeFile, principal: Writer):
     src = documents.Source(name=body.file_name, text=body.text, file_id=body.file_id, file_url=body.file_url)
     docs = documents.add_documents(principal.owner_id, body.knowledge_id, [src])
     return _ok(agentchat_file(docs[0]))
 
 
-@app.get("/api/v1/knowledge_file/select")
+@app.get("/api/v1/knowledge_file/select", responses=errors(404))
 def agentchat_file_select(principal: Reader, knowledge_id: Annotated[str, Query(min_length=1, max_length=64)]):
     docs, _ = documents.list_documents(principal.owner_id, knowledge_id.strip(), page=1, size=10_000)
     return _ok([agentchat_file(d) for d in docs])
 
 
-@app.delete("/api/v1/knowledge_file/delete")
+@app.delete("/api/v1/knowledge_file/delete", responses=errors(404))
 def agentchat_file_delete(body: DeleteKnowledgeFile, principal: Writer):
     documents.delete_documents(principal.owner_id, [body.knowledge_file_id])
     return _ok({"knowledge_file_id": body.knowledge_file_id})
@@ -208,18 +230,18 @@ def coze_progress(d) -> dict:
 
 
 class CreateDataset(_Body):
-    name: Annotated[StrictStr, Field(max_length=200)]
+    name: KnowledgeName
     space_id: Id | None = None  # one space per owner: accepted, not used
-    format_type: StrictInt = 0
-    description: Annotated[StrictStr, Field(max_length=5000)] | None = None
+    format_type: Annotated[StrictInt, Field(json_schema_extra={"enum": [0, 1, 2]})] = 0  # text, table, image
+    description: Description | None = None
     file_id: Id | None = None  # the icon
 
     _ids = field_validator("space_id", "file_id", mode="before")(coerce_id)
 
 
 class UpdateDataset(_Body):
-    name: Annotated[StrictStr, Field(max_length=200)]
-    description: Annotated[StrictStr, Field(max_length=5000)] | None = None
+    name: KnowledgeName
+    description: Description | None = None
     file_id: Id | None = None
 
     _ids = field_validator("file_id", mode="before")(coerce_id)
@@ -268,7 +290,7 @@ class CreateDocuments(_Body):
 
 class UpdateDocument(_Body):
     document_id: Id
-    document_name: Annotated[StrictStr, Field(max_length=255)] | None = None
+    document_name: Annotated[StrictStr, Field(max_length=255, json_schema_extra={"pattern": NOT_BLANK})] | None = None
 
     _id = field_validator("document_id", mode="before")(coerce_id)
 
@@ -288,6 +310,7 @@ class ListDocuments(_Body):
 
 
 class CozeRetrieve(_Body):
+    model_config = ConfigDict(extra="ignore", json_schema_extra=_retrieval_schema("dataset_ids"))
     query: Any = None
     dataset_ids: Any = None
     top_k: Annotated[StrictInt, Field(ge=1, le=retrieval.MAX_TOP_K)] = 5
@@ -297,19 +320,20 @@ class CozeRetrieve(_Body):
     _ids = field_validator("dataset_ids", mode="before")(_ids)
 
 
-@app.post("/v1/datasets")
+@app.post("/v1/datasets", responses=errors(404))
 def create_dataset(body: CreateDataset, principal: Writer):
     base = bases.create_base(principal.owner_id, body.name, body.description, format_type=body.format_type,
                              icon_file_id=body.file_id)
     return _coze({"dataset_id": base.knowledge_id})
 
 
-@app.get("/v1/datasets")
+@app.get("/v1/datasets", responses=errors(400))
 def list_datasets(
     principal: Reader,
     space_id: Annotated[str | None, Query(max_length=64)] = None,
     name: Annotated[str | None, Query(max_length=200)] = None,
-    format_type: Annotated[str | None, Query(max_length=2)] = None,  # cozepy sends "" for None
+    # cozepy sends "" for None
+    format_type: Annotated[str | None, Query(max_length=2, json_schema_extra={"enum": ["", "0", "1", "2"]})] = None,
     page_num: Annotated[int, Query(ge=1, le=100_000)] = 1,
     page_size: Annotated[int, Query(ge=1, le=300)] = 10,
 ):
@@ -320,7 +344,7 @@ def list_datasets(
     return _coze({"total_count": total, "dataset_list": [coze_dataset(b) for b in items]})
 
 
-@app.put("/v1/datasets/{dataset_id}")
+@app.put("/v1/datasets/{dataset_id}", responses=errors(404))
 def update_dataset(dataset_id: str, body: UpdateDataset, principal: Writer):
     # Coze: a full refresh; a description left out becomes empty.
     bases.update_base(principal.owner_id, dataset_id, name=body.name, description=body.description or "",
@@ -328,19 +352,19 @@ def update_dataset(dataset_id: str, body: UpdateDataset, principal: Writer):
     return _coze({})
 
 
-@app.delete("/v1/datasets/{dataset_id}")
+@app.delete("/v1/datasets/{dataset_id}", responses=errors(404))
 def delete_dataset(dataset_id: str, principal: Writer):
     bases.delete_base(principal.owner_id, dataset_id)
     return _coze({})
 
 
-@app.post("/v1/datasets/{dataset_id}/process")
+@app.post("/v1/datasets/{dataset_id}/process", responses=errors(404))
 def dataset_process(dataset_id: str, body: ProcessBody, principal: Reader):
     docs = documents.documents_of(principal.owner_id, dataset_id, body.document_ids)
     return _coze({"data": [coze_progress(d) for d in docs]})
 
 
-@app.post("/v1/datasets/retrieve")
+@app.post("/v1/datasets/retrieve", responses=errors(404, 409))
 def coze_retrieve(body: CozeRetrieve, principal: Reader):
     result = retrieval.retrieve(principal.owner_id, body.dataset_ids, body.query, top_k=body.top_k,
                                 mode=body.mode, alpha=body.alpha)
@@ -359,7 +383,7 @@ def _source(principal: Principal, doc: DocumentBase) -> documents.Source:
     return documents.Source(name=doc.name, text=info.text, file_id=info.source_file_id, file_url=info.file_url)
 
 
-@app.post("/open_api/knowledge/document/create")
+@app.post("/open_api/knowledge/document/create", responses=errors(404, 413, 415))
 async def create_documents(body: CreateDocuments, principal: Writer):
     sources = [_source(principal, d) for d in body.document_bases]
     cs = body.chunk_strategy
@@ -372,7 +396,7 @@ async def create_documents(body: CreateDocuments, principal: Writer):
     return _coze(infos, document_infos=infos)
 
 
-@app.post("/open_api/knowledge/document/update")
+@app.post("/open_api/knowledge/document/update", responses=errors(404))
 def update_document(body: UpdateDocument, principal: Writer):
     if body.document_name is not None:
         documents.rename_document(principal.owner_id, body.document_id, body.document_name)
@@ -381,13 +405,13 @@ def update_document(body: UpdateDocument, principal: Writer):
     return _coze({})
 
 
-@app.post("/open_api/knowledge/document/delete")
+@app.post("/open_api/knowledge/document/delete", responses=errors(404))
 def delete_documents(body: DeleteDocuments, principal: Writer):
     documents.delete_documents(principal.owner_id, body.document_ids)
     return _coze({})
 
 
-@app.post("/open_api/knowledge/document/list")
+@app.post("/open_api/knowledge/document/list", responses=errors(404))
 def list_documents(body: ListDocuments, principal: Reader):
     docs, total = documents.list_documents(principal.owner_id, body.dataset_id, page=body.page, size=body.size)
     infos = [coze_document(d) for d in docs]

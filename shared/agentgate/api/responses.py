@@ -12,6 +12,7 @@ from typing import Literal
 from fastapi import APIRouter, Depends, Query, Request
 
 from agentgate.api.deps import requires
+from agentgate.api.openapi import TURN_ERRORS, errors, json_body, streamed
 from agentgate.auth.principal import Principal
 from agentgate.chat import responses as service
 from agentgate.protocols import responses as proto
@@ -31,8 +32,11 @@ async def _watch(request: Request, rt: service.ResponseTurn) -> None:
             return
 
 
-@router.post("/v1/responses")
-@router.post("/api/v1/responses")
+_CREATE = dict(responses=streamed(*TURN_ERRORS), openapi_extra=json_body(proto.ResponsesRequest))
+
+
+@router.post("/v1/responses", **_CREATE)
+@router.post("/api/v1/responses", **_CREATE)
 async def create_response(request: Request, principal: Principal = Depends(CHAT)):
     from agentgate.api.chat import TurnStreamResponse  # the chat app's disconnect-aware SSE response
 
@@ -48,26 +52,26 @@ async def create_response(request: Request, principal: Principal = Depends(CHAT)
         watcher.cancel()
 
 
-@router.get("/v1/responses/{response_id}")
-@router.get("/api/v1/responses/{response_id}")
+@router.get("/v1/responses/{response_id}", responses=errors(404))
+@router.get("/api/v1/responses/{response_id}", responses=errors(404))
 async def retrieve_response(response_id: str, principal: Principal = Depends(READ)):
     return service.response_from_item(await service.get(principal.owner_id, response_id))
 
 
-@router.delete("/v1/responses/{response_id}")
-@router.delete("/api/v1/responses/{response_id}")
+@router.delete("/v1/responses/{response_id}", responses=errors(404))
+@router.delete("/api/v1/responses/{response_id}", responses=errors(404))
 async def delete_response(response_id: str, principal: Principal = Depends(CHAT)):
     return await service.delete(principal.owner_id, response_id)
 
 
-@router.post("/v1/responses/{response_id}/cancel")
-@router.post("/api/v1/responses/{response_id}/cancel")
+@router.post("/v1/responses/{response_id}/cancel", responses=errors(404))
+@router.post("/api/v1/responses/{response_id}/cancel", responses=errors(404))
 async def cancel_response(response_id: str, principal: Principal = Depends(CHAT)):
     return await service.cancel(principal.owner_id, response_id)
 
 
-@router.get("/v1/responses/{response_id}/input_items")
-@router.get("/api/v1/responses/{response_id}/input_items")
+@router.get("/v1/responses/{response_id}/input_items", responses=errors(404))
+@router.get("/api/v1/responses/{response_id}/input_items", responses=errors(404))
 async def list_input_items(response_id: str, principal: Principal = Depends(READ),
                            order: Literal["asc", "desc"] = "desc", limit: int = Query(20, ge=1, le=100),
                            after: str | None = None):

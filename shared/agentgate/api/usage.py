@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Query
 
 from agentgate.api.deps import requires
 from agentgate.api.errors import ApiError
+from agentgate.api.openapi import errors
 from agentgate.auth import management
 from agentgate.auth.principal import Principal
 from agentgate.auth.scopes import ADMIN
@@ -17,7 +18,9 @@ from agentgate.policy import metering
 
 router = APIRouter()
 Admin = Annotated[Principal, Depends(requires(ADMIN))]
-Day = Annotated[str | None, Query(max_length=24, description="YYYY-MM-DD or an epoch time (s or ms), UTC")]
+DAY_PATTERN = r"^(?:[0-9]{4}-[0-9]{2}-[0-9]{2}|[0-9]{1,13})$"
+Day = Annotated[str | None, Query(max_length=24, description="YYYY-MM-DD or an epoch time (s or ms), UTC",
+                                  json_schema_extra={"pattern": DAY_PATTERN})]
 
 
 def _owner_scope(principal: Principal, owner_id: str | None) -> str | None:
@@ -39,10 +42,11 @@ def _check_key(principal: Principal, key_id: str, owner: str | None) -> None:
         raise ApiError(404, f"api key {key_id} not found", param="key_id") from err
 
 
-@router.get("/v1/usage")
+@router.get("/v1/usage", responses=errors(404))
 def usage(
     principal: Admin,
-    from_: Annotated[str | None, Query(alias="from", max_length=24)] = None,
+    from_: Annotated[str | None, Query(alias="from", max_length=24, description="YYYY-MM-DD or an epoch time "
+                                       "(s or ms), UTC", json_schema_extra={"pattern": DAY_PATTERN})] = None,
     to: Day = None,
     group_by: Literal["key", "bot", "user", "day"] = "day",
     key_id: Annotated[str | None, Query(max_length=64)] = None,

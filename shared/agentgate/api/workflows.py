@@ -13,7 +13,9 @@ import json
 import logging
 from typing import Any, AsyncIterator
 
-from fastapi import Depends, Request
+from typing import Annotated
+
+from fastapi import Depends, Path, Request
 from fastapi.responses import JSONResponse
 from starlette.responses import StreamingResponse
 
@@ -22,6 +24,7 @@ from agentgate.api.app import create_app
 from agentgate.policy import bindings, metering, ratelimit
 from agentgate.api.deps import requires
 from agentgate.api.errors import ApiError, error_body, request_id_of, shape_for_path
+from agentgate.api.openapi import NOT_BLANK, errors, json_schema_body, query_parameters, streamed
 from agentgate.auth.principal import Principal
 from agentgate.ids import coerce_id, new_id, now_s
 from agentgate.protocols import aiflowy_workflow as aiflowy_wf
@@ -42,6 +45,52 @@ app = create_app("workflows")
 ADMIN = requires("admin")
 CHAT = requires("chat")
 READ = requires("read")
+
+# ------------------------------------------------------------------------------------- documents
+# The routes read their bodies and query strings themselves; what they accept is stated here.
+
+WORKFLOW_ID_PATTERN = r"^[0-9]{1,24}$"  # anything else names no workflow (404)
+_ID = {"anyOf": [{"type": "string", "pattern": WORKFLOW_ID_PATTERN}, {"type": "integer", "minimum": 0}]}
+_REF = {"anyOf": [{"type": "string", "minLength": 1, "maxLength": 64}, {"type": "integer", "minimum": 0}]}
+WorkflowIdP = Annotated[str, Path(json_schema_extra={"pattern": WORKFLOW_ID_PATTERN})]
+_DOCUMENT = json_schema_body({
+    "type": "object",
+    "description": "the workflow document (name, description, inputs, nodes, edges, outputs), or "
+                   "{\"definition\": document}; its graph is validated on save (400 names the node and the problem)",
+    "anyOf": [{"required": ["name"]}, {"required": ["definition"], "properties": {"definition": {"required": ["name"]}}}],
+    "properties": {"name": {"type": "string", "maxLength": 100}, "description": {"type": "string"},
+                   "nodes": {"type": "array", "items": {"type": "object"}},
+                   "edges": {"type": "array", "items": {"type": "object"}},
+                   "definition": {"type": "object"}},
+})
+_PUBLISH_FLAG = query_parameters(publish={"type": "string", "description": "1, true or yes: publish it too"})
+# Some clients send the parameters as JSON text: accepted, but only the object is stated (JSON Schema
+# cannot say "a string holding a JSON object").
+_PARAMETERS = {"type": "object"}
+_RUN_BODY = {"workflow_id": _ID, "parameters": _PARAMETERS, "bot_id": _REF,
+             "version": {"anyOf": [{"type": "string", "pattern": r"^v?[0-9]+$"}, {"type": "integer", "minimum": 0}],
+                         "description": "a published version (default: the latest)"}}
+_RUN = json_schema_body({"type": "object", "required": ["workflow_id"],
+                         "properties": {**_RUN_BODY, "is_async": {"type": "boolean"}}})
+_STREAM_RUN = json_schema_body({"type": "object", "required": ["workflow_id"], "properties": _RUN_BODY})
+_RESUME = json_schema_body({"type": "object", "required": ["workflow_id", "event_id"], "properties": {
+    "workflow_id": _ID, "event_id": {"type": "string", "minLength": 1}, "resume_data": {},
+    "interrupt_type": {"anyOf": [{"type": "string"}, {"type": "integer"}]}}})
+_MESSAGE = {"type": "object", "properties": {"role": {"type": "string"}, "content": {"type": "string"},
+                                             "content_type": {"type": "string"}}}
+_WORKFLOW_CHAT = json_schema_body({"type": "object", "required": ["workflow_id"], "properties": {
+    **_RUN_BODY, "additional_messages": {"type": "array", "items": _MESSAGE}, "query": {"type": "string"},
+    "conversation_id": _REF},
+    # the user's question: a user message's text in additional_messages, or query
+    "anyOf": [{"required": ["query"], "properties": {"query": {"pattern": NOT_BLANK}}},
+              {"required": ["additional_messages"], "properties": {"additional_messages": {"contains": {
+                  "type": "object", "required": ["content"],
+                  "properties": {"role": {"const": "user"}, "content": {"type": "string", "pattern": NOT_BLANK},
+                                 "content_type": {"const": "text"}}}}}}]})
+_PAGE = {"page_num": {"type": "integer", "minimum": 1}}
+# A run's outcome is its status: its own refusal (400), an unknown or unpublished workflow or version
+# (404), a resumed run (409), an output too large to keep (413), the key's limits (429), a timeout (504).
+RUN_ERRORS = (400, 404, 409, 413, 429, 504)
 
 
 def _api_error(exc: WorkflowError) -> ApiError:
@@ -172,23 +221,25 @@ def _summary(head) -> dict:
     return {**coze_wf.workflow_basic(head), "draft_updated_at": int(head.draft_updated_at or 0)}
 
 
-@app.post("/v1/workflows")
+@app.post("/v1/workflows", responses=errors(400, 409), openapi_extra={**_DOCUMENT, **_PUBLISH_FLAG})
 async def create_workflow(request: Request, principal: Principal = Depends(ADMIN)):
     document = _document(await request.body())
     head = await _call(manage.create, principal.owner_id, document, _flag(request, "publish"))
     return _ok(_summary(head))
 
 
-@app.put("/v1/workflows/{workflow_id}")
-async def update_workflow(workflow_id: str, request: Request, principal: Principal = Depends(ADMIN)):
+@app.put("/v1/workflows/{workflow_id}", responses=errors(400, 404, 409), openapi_extra={**_DOCUMENT, **_PUBLISH_FLAG})
+async def update_workflow(workflow_id: WorkflowIdP, request: Request, principal: Principal = Depends(ADMIN)):
     document = _document(await request.body())
     head = await _call(manage.update, principal.owner_id, _wid(principal, workflow_id), document,
                        _flag(request, "publish"))
     return _ok(_summary(head))
 
 
-@app.post("/v1/workflows/{workflow_id}/publish")
-async def publish_workflow(workflow_id: str, request: Request, principal: Principal = Depends(ADMIN)):
+@app.post("/v1/workflows/{workflow_id}/publish", responses=errors(400, 404, 409), openapi_extra=json_schema_body(
+    {"type": "object", "properties": {"description": {"type": "string"}, "version_description": {"type": "string"}}},
+    required=False))
+async def publish_workflow(workflow_id: WorkflowIdP, request: Request, principal: Principal = Depends(ADMIN)):
     raw = await request.body()
     description = ""
     if raw.strip():
@@ -200,7 +251,10 @@ async def publish_workflow(workflow_id: str, request: Request, principal: Princi
     return _ok(_summary(head))
 
 
-@app.get("/v1/workflows")
+@app.get("/v1/workflows", responses=errors(400), openapi_extra=query_parameters(
+    **_PAGE, page_size={"type": "integer", "minimum": 1, "maximum": 100},
+    publish_status={"type": "string", "enum": ["", "all", "published_online", "unpublished_draft"]},
+    workflow_mode={"type": "string"}))
 async def list_workflows(request: Request, principal: Principal = Depends(READ)):
     params = request.query_params
     page_num, page_size = _page(params.get("page_num"), params.get("page_size"), 100)
@@ -230,16 +284,19 @@ def _page(raw_num, raw_size, max_size: int, default_size: int | None = None) -> 
     return page_num, page_size
 
 
-@app.get("/v1/workflows/{workflow_id}")
-async def retrieve_workflow(workflow_id: str, principal: Principal = Depends(READ)):
+@app.get("/v1/workflows/{workflow_id}", responses=errors(404))
+async def retrieve_workflow(workflow_id: WorkflowIdP, principal: Principal = Depends(READ)):
     head = await _call(manage.get, principal.owner_id, _wid(principal, workflow_id))
     detail = coze_wf.workflow_basic(head)
     return _ok({"workflow_detail": detail, "draft": manage.draft_document(head),
                 "published": json.loads(head.online) if head.online else None})
 
 
-@app.get("/v1/workflows/{workflow_id}/versions")
-async def list_versions(workflow_id: str, request: Request, principal: Principal = Depends(READ)):
+@app.get("/v1/workflows/{workflow_id}/versions", responses=errors(400, 404), openapi_extra=query_parameters(
+    page_size={"type": "integer", "minimum": 1, "maximum": 30},
+    page_token={"type": "string", "pattern": r"^v[0-9]+$", "description": "next_page_token of the last page"},
+    publish_status={"type": "string"}))
+async def list_versions(workflow_id: WorkflowIdP, request: Request, principal: Principal = Depends(READ)):
     params = request.query_params
     wid = _wid(principal, workflow_id)
     await _call(manage.get, principal.owner_id, wid)
@@ -273,7 +330,7 @@ def _parameters(body: dict) -> Any:
     return parameters
 
 
-@app.post("/v1/workflow/run")
+@app.post("/v1/workflow/run", responses=errors(*RUN_ERRORS), openapi_extra=_RUN)
 async def run_workflow(request: Request, principal: Principal = Depends(CHAT)):
     body, wid = _run_body(await request.body(), principal)
     bot_id = coerce_id(body.get("bot_id"))
@@ -295,7 +352,7 @@ async def run_workflow(request: Request, principal: Principal = Depends(CHAT)):
     return coze_wf.run_answer(wid, execution.execute_id, final)
 
 
-@app.post("/v1/workflow/stream_run")
+@app.post("/v1/workflow/stream_run", responses=streamed(*RUN_ERRORS, json=False), openapi_extra=_STREAM_RUN)
 async def stream_run(request: Request, principal: Principal = Depends(CHAT)):
     body, wid = _run_body(await request.body(), principal)
     bot_id = coerce_id(body.get("bot_id"))
@@ -306,7 +363,7 @@ async def stream_run(request: Request, principal: Principal = Depends(CHAT)):
     return _stream(execution, wid)
 
 
-@app.post("/v1/workflow/stream_resume")
+@app.post("/v1/workflow/stream_resume", responses=streamed(*RUN_ERRORS, json=False), openapi_extra=_RESUME)
 async def stream_resume(request: Request, principal: Principal = Depends(CHAT)):
     body, wid = _run_body(await request.body(), principal)
     if body.get("event_id") in (None, ""):
@@ -333,16 +390,17 @@ async def _run_of(principal: Principal, workflow_id: str, execute_id: str):
     return await asyncio.to_thread(runs.refresh, run)
 
 
-@app.get("/v1/workflows/{workflow_id}/run_histories/{execute_id}")
-async def run_history(workflow_id: str, execute_id: str, principal: Principal = Depends(READ)):
+@app.get("/v1/workflows/{workflow_id}/run_histories/{execute_id}", responses=errors(404))
+async def run_history(workflow_id: WorkflowIdP, execute_id: str, principal: Principal = Depends(READ)):
     run = await _run_of(principal, workflow_id, execute_id)
     nodes = await asyncio.to_thread(wf_store.run_nodes, run.execute_id)
     output = await asyncio.to_thread(runs.run_output, run) if run.status == wf_store.SUCCESS else ""
     return _ok([coze_wf.run_history(run, output=output, nodes=nodes)])
 
 
-@app.get("/v1/workflows/{workflow_id}/run_histories/{execute_id}/execute_nodes/{node_execute_uuid}")
-async def node_history(workflow_id: str, execute_id: str, node_execute_uuid: str,
+@app.get("/v1/workflows/{workflow_id}/run_histories/{execute_id}/execute_nodes/{node_execute_uuid}",
+         responses=errors(404))
+async def node_history(workflow_id: WorkflowIdP, execute_id: str, node_execute_uuid: str,
                        principal: Principal = Depends(READ)):
     run = await _run_of(principal, workflow_id, execute_id)
     node = await asyncio.to_thread(wf_store.get_node, principal.owner_id, run.execute_id, node_execute_uuid)
@@ -352,14 +410,16 @@ async def node_history(workflow_id: str, execute_id: str, node_execute_uuid: str
     return _ok(coze_wf.node_history(node, output))
 
 
-@app.post("/v1/workflows/{workflow_id}/run_histories/{execute_id}/cancel")
-async def cancel_run(workflow_id: str, execute_id: str, principal: Principal = Depends(CHAT)):
+@app.post("/v1/workflows/{workflow_id}/run_histories/{execute_id}/cancel", responses=errors(400, 404, 409))
+async def cancel_run(workflow_id: WorkflowIdP, execute_id: str, principal: Principal = Depends(CHAT)):
     await _run_of(principal, workflow_id, execute_id)
     run = await _call(runs.request_cancel, principal.owner_id, execute_id)
     return _ok({"execute_id": run.execute_id, "status": run.status})
 
 
-@app.get("/v1/workflow/get_run_history")
+@app.get("/v1/workflow/get_run_history", responses=errors(400, 404), openapi_extra=query_parameters(
+    required=("workflow_id",), workflow_id={"type": "string", "pattern": WORKFLOW_ID_PATTERN},
+    execute_id={"type": "string"}, **_PAGE, page_size={"type": "integer", "minimum": 1, "maximum": 50}))
 async def get_run_history(request: Request, principal: Principal = Depends(READ)):
     params = request.query_params
     wid = _wid(principal, params.get("workflow_id"))
@@ -384,7 +444,11 @@ async def get_run_history(request: Request, principal: Principal = Depends(READ)
 # ------------------------------------------------------------------------------------- chatflow
 
 
-@app.post("/v1/workflow/conversation/create")
+@app.post("/v1/workflow/conversation/create", responses=errors(400, 404), openapi_extra=json_schema_body(
+    {"type": "object", "properties": {"workflow_id": _ID, "bot_id": _REF, "app_id": _REF,
+                                      "conversation_name": {"type": "string", "maxLength": 100},
+                                      "name": {"type": "string", "maxLength": 100}, "user_id": {"type": "string"}}},
+    required=False))
 async def create_workflow_conversation(request: Request, principal: Principal = Depends(CHAT)):
     from agentgate.store import conversations as conv_store
 
@@ -478,7 +542,7 @@ async def _chat_frames(renderer, events: AsyncIterator[Any]) -> AsyncIterator[by
             yield frame
 
 
-@app.post("/v1/workflows/chat")
+@app.post("/v1/workflows/chat", responses=streamed(*RUN_ERRORS, json=False), openapi_extra=_WORKFLOW_CHAT)
 async def workflow_chat(request: Request, principal: Principal = Depends(CHAT)):
     from agentgate.store import conversations as conv_store
 
@@ -537,7 +601,10 @@ async def _form_or_json(request: Request) -> dict:
         raise ApiError(400, "the form is not UTF-8") from None
 
 
-@app.post("/api/v1/aiWorkflow/external/getRunningParams")
+@app.post("/api/v1/aiWorkflow/external/getRunningParams", responses=errors(400, 404), openapi_extra={
+    **query_parameters(id={"type": "string", "pattern": WORKFLOW_ID_PATTERN}),
+    **json_schema_body({"type": "object", "required": ["id"], "properties": {"id": _ID}},
+                       description="{\"id\": ...} as JSON or a form (or ?id= in the query string, with no body)")})
 async def aiflowy_running_params(request: Request, principal: Principal = Depends(READ)):
     body = await _form_or_json(request)
     wid = body.get("id") or request.query_params.get("id")
@@ -545,7 +612,8 @@ async def aiflowy_running_params(request: Request, principal: Principal = Depend
     return JSONResponse(aiflowy_wf.running_params(definition, head))
 
 
-@app.post("/api/v1/aiWorkflow/external/run")
+@app.post("/api/v1/aiWorkflow/external/run", responses=errors(*RUN_ERRORS), openapi_extra=json_schema_body(
+    {"type": "object", "required": ["id"], "properties": {"id": _ID, "variables": {"type": "object"}}}))
 async def aiflowy_run(request: Request, principal: Principal = Depends(CHAT)):
     body = load_json_object(await request.body())
     wid = _wid(principal, body.get("id"), "id")

@@ -269,6 +269,9 @@ class LocalGateway:
                                                 close=True)
         route, path_params = self.api.find(method, path)
         if route is None:
+            allowed = self.api.methods_for(path)
+            if allowed:
+                return await self._method_not_allowed(send, method, allowed, base_ctx)
             return await self._gateway_response(send, "MISSING_AUTHENTICATION_TOKEN", base_ctx, 403,
                                                 "Missing Authentication Token")
         header_map = _header_map(headers)
@@ -401,6 +404,25 @@ class LocalGateway:
                                                 "Internal server error")
         await _send_proxy_result(send, result)
 
+    async def _method_not_allowed(self, send, method: str, allowed: list[str], values: dict):
+        """A path some route serves, with another method: 405 naming the methods it takes (API
+        Gateway itself answers MISSING_AUTHENTICATION_TOKEN, the template's 404, for these), with
+        the headers of the template's 404 and its body's shape."""
+        if self.api.cors is not None:
+            allowed = sorted({*allowed, "OPTIONS"})  # the preflight, which the gateway answers itself
+        allow = ", ".join(allowed)
+        body = gateway_error_body(405, f"method {method} not allowed; allowed: {allow}", values["requestId"],
+                                  "invalid_request_error").encode()
+        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                   (b"allow", allow.encode())]
+        response = self.api.responses.get("MISSING_AUTHENTICATION_TOKEN")
+        for name, expr in (response.headers if response is not None else {}).items():
+            expr = expr.strip()
+            value = expr[1:-1] if expr.startswith("'") else values.get(expr.removeprefix("context."), "")
+            headers.append((name.lower().encode(), str(value).encode()))
+        await send({"type": "http.response.start", "status": 405, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
     async def _gateway_response(self, send, kind: str, values: dict, default_status: int, default_message: str,
                                 *, close: bool = False):
         response = self.api.responses.get(kind)
@@ -425,6 +447,14 @@ class LocalGateway:
         headers += [(k.encode(), str(v).encode()) for k, v in extra.items()]
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body.encode()})
+
+
+def gateway_error_body(status: int, message: str, request_id: str, error_type: str) -> str:
+    """An error in the Gateway Responses' JSON shape (every protocol's fields at once: Coze's code and
+    msg, OpenAI's error, AgentChat's status_code, AIFlowy's errorCode), built by a JSON encoder."""
+    return json.dumps({"code": status, "msg": message, "message": message, "request_id": request_id,
+                       "error": {"message": message, "type": error_type, "param": None, "code": status},
+                       "status_code": status, "status_message": message, "errorCode": status})
 
 
 async def _send_empty(send, status: int, headers: dict[str, str]) -> None:

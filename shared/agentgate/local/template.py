@@ -134,6 +134,10 @@ class LocalApi:
         """Whether any route serves this path, whatever its method."""
         return any(route.pattern.match(path) for route in self.routes)
 
+    def methods_for(self, path: str) -> list[str]:
+        """The methods the routes serving this path take (ANY for a route that takes any), sorted."""
+        return sorted({route.method for route in self.routes if route.pattern.match(path)})
+
     def find(self, method: str, path: str) -> tuple[Route, dict] | tuple[None, None]:
         for route in self.routes:
             params = route.match(method, path)

@@ -78,9 +78,12 @@ def parse_day(value: str | int | None, default: str) -> str:
     if value in (None, ""):
         return default
     text = str(value).strip()
-    if text.isdigit():
+    if text.isascii() and text.isdigit():
         number = int(text)
-        return day_of(number / 1000 if number >= 10**11 else number)
+        try:
+            return day_of(number / 1000 if number >= 10**11 else number)
+        except (OverflowError, OSError, ValueError):  # beyond what a timestamp can be
+            raise ValueError(f"{text!r} is not a day: the epoch time is out of range") from None
     try:
         return datetime.strptime(text, "%Y-%m-%d").strftime("%Y-%m-%d")
     except ValueError as exc:

@@ -17,7 +17,7 @@ def load_json_object(raw: bytes, status: int = 400) -> dict:
     if not raw or not raw.strip():
         raise ApiError(status, "the request body must be a JSON object")
     try:
-        body = jsonlimits.loads(raw)
+        body = jsonlimits.loads(raw, integral_floats=True)
     except jsonlimits.JsonTooDeep as exc:
         raise ApiError(400, f"the request body is {exc}") from None
     except (ValueError, UnicodeDecodeError) as exc:

@@ -16,6 +16,7 @@ from agentgate import jsonlimits
 from agentgate.ids import new_id, now_s
 from agentgate.ids import coerce_id
 from agentgate.api.errors import ApiError
+from agentgate.api.openapi import NOT_BLANK
 from agentgate.protocols.common import load_json_object, parse
 from agentgate.protocols.sse import BLANK_KEEPALIVE, KeepAlive, dumps, event_frame
 from agentgate.runner.events import Error, Finish, Recall, ServerToolCall, ServerToolResult, TextDelta, ToolCall, Usage
@@ -30,7 +31,8 @@ DISCONNECTED_CODE = 499
 IdValue = StrictStr | StrictInt
 MetaKey = Annotated[StrictStr, Field(min_length=1, max_length=64)]
 MetaValue = Annotated[StrictStr, Field(max_length=512)]
-MetaData = dict[MetaKey, MetaValue]
+MetaData = Annotated[dict[MetaKey, MetaValue], Field(json_schema_extra={
+    "maxProperties": MAX_META_PAIRS, "propertyNames": {"minLength": 1, "maxLength": 64}})]
 
 _OBJECT_TYPES = ("text", "file", "image", "audio")
 
@@ -99,7 +101,10 @@ class HistoryMessage(BaseModel):
 
 
 class ChatRequest(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    # _has_input, stated: a message to answer, in additional_messages or query.
+    model_config = ConfigDict(extra="ignore", json_schema_extra={"anyOf": [
+        {"required": ["additional_messages"], "properties": {"additional_messages": {"minItems": 1}}},
+        {"required": ["query"], "properties": {"query": {"type": "string", "pattern": NOT_BLANK}}}]})
     bot_id: IdValue
     user_id: IdValue | None = None
     stream: StrictBool = False

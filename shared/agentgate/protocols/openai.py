@@ -28,8 +28,18 @@ _ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: 
 Number = Annotated[float, Field(allow_inf_nan=False)]
 
 
+_CONTENT = {"required": ["content"], "properties": {"content": {"not": {"type": "null"}}}}
+_IN_MESSAGE_RULES = {"allOf": [  # what _content_present checks, stated
+    {"if": {"required": ["role"], "properties": {"role": {"const": "assistant"}}},
+     "then": {"anyOf": [_CONTENT, {"required": ["tool_calls"], "properties": {"tool_calls": {"minItems": 1}}}]},
+     "else": _CONTENT},
+    {"if": {"required": ["role"], "properties": {"role": {"const": "tool"}}},
+     "then": {"required": ["tool_call_id"], "properties": {"tool_call_id": {"minLength": 1}}}},
+]}
+
+
 class InMessage(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", json_schema_extra=_IN_MESSAGE_RULES)
     role: Literal["system", "developer", "user", "assistant", "tool"]
     content: StrictStr | list[dict[str, Any]] | None = None
     name: StrictStr | None = None

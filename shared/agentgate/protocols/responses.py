@@ -59,7 +59,13 @@ def new_output_id() -> str:
 
 
 class ResponsesRequest(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    # What parse_request refuses beyond the fields' types (400): no input, background, conversation.
+    model_config = ConfigDict(extra="ignore", json_schema_extra=lambda schema: (
+        schema.update(required=["model", "input"]),
+        schema["properties"].update(
+            input={"anyOf": [{"type": "string", "minLength": 1}, {"type": "array", "minItems": 1}]},
+            background={"anyOf": [{"const": False}, {"type": "null"}]},
+            conversation={"type": "null", "description": "not supported: use previous_response_id"})))
     model: Annotated[StrictStr, Field(min_length=1, max_length=256)]
     input: StrictStr | list[dict[str, Any]] | None = None
     instructions: StrictStr | None = None

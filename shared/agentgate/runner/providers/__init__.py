@@ -18,7 +18,7 @@ from agentgate.runner.providers.base import Provider, UnknownModel
 from agentgate.runner.providers.config import ProviderConfig, load_providers
 
 __all__ = ["Provider", "UnknownModel", "check_model", "get_provider", "known_providers", "model_aliases",
-           "tools_supported"]
+           "model_pattern", "tools_supported"]
 
 # type -> (module, class); each class is built as cls(config).
 _IMPLEMENTATIONS = {
@@ -41,6 +41,22 @@ def _current_configs() -> dict[str, ProviderConfig]:
     if _configs is None or _configs[0] != raw:
         _configs = (raw, load_providers(raw))
     return _configs[1]
+
+
+def model_pattern() -> str:
+    """A regular expression of the model names check_model accepts now (the OpenAPI documents state
+    it): a configured provider's "provider/model" (an echo provider also bare), or a model alias."""
+    import re
+
+    parts = [re.escape(name) + (r"(?:/.*)?" if config.type == "echo" else r"/.*\S")
+             for name, config in sorted(_current_configs().items())]
+    for alias in sorted(model_aliases()):
+        try:
+            _resolve(alias)
+        except UnknownModel:
+            continue
+        parts.append(re.escape(alias))
+    return r"^\s*(?:" + "|".join(parts) + r")\s*$"
 
 
 def known_providers() -> list[str]:
