@@ -112,10 +112,7 @@ def json_body(model: type[BaseModel], *, required: bool = True, description: str
 def json_schema_body(schema: dict, *, required: bool = True, description: str | None = None,
                      defs: dict | None = None) -> dict:
     """`openapi_extra=` declaring a JSON request body by its JSON schema."""
-    body: dict[str, Any] = {"required": required, "content": {"application/json": {"schema": schema}}}
-    if description:
-        body["description"] = description
-    extra: dict[str, Any] = {"requestBody": body}
+    extra = _request_body("application/json", schema, required=required, description=description)
     if defs:
         extra[_DEFS_KEY] = defs
     return extra
@@ -131,7 +128,11 @@ def multipart_file(field: str = "file", *, description: str | None = None) -> di
     """`openapi_extra=` for an upload the route streams itself: multipart/form-data with one file."""
     schema = {"type": "object", "required": [field],
               "properties": {field: {"type": "string", "format": "binary"}}}
-    body: dict[str, Any] = {"required": True, "content": {"multipart/form-data": {"schema": schema}}}
+    return _request_body("multipart/form-data", schema, required=True, description=description)
+
+
+def _request_body(media_type: str, schema: dict, *, required: bool, description: str | None) -> dict[str, Any]:
+    body: dict[str, Any] = {"required": required, "content": {media_type: {"schema": schema}}}
     if description:
         body["description"] = description
     return {"requestBody": body}

@@ -11,9 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from typing import Any, AsyncIterator
-
-from typing import Annotated
+from typing import Annotated, Any, AsyncIterator
 
 from fastapi import Depends, Path, Request
 from fastapi.responses import JSONResponse

@@ -415,10 +415,7 @@ class LocalGateway:
                                   "invalid_request_error").encode()
         headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
                    (b"allow", allow.encode())]
-        response = self.api.responses.get("MISSING_AUTHENTICATION_TOKEN")
-        for name, expr in (response.headers if response is not None else {}).items():
-            expr = expr.strip()
-            value = expr[1:-1] if expr.startswith("'") else values.get(expr.removeprefix("context."), "")
+        for name, value in _response_headers(self.api.responses.get("MISSING_AUTHENTICATION_TOKEN"), values).items():
             headers.append((name.lower().encode(), str(value).encode()))
         await send({"type": "http.response.start", "status": 405, "headers": headers})
         await send({"type": "http.response.body", "body": body})
@@ -437,16 +434,22 @@ class LocalGateway:
         else:
             body = _render(response.template, values) if response.template else json.dumps({"message": default_message})
             status = response.status or default_status
-            extra = {}
-            for name, expr in response.headers.items():
-                expr = expr.strip()
-                extra[name] = expr[1:-1] if expr.startswith("'") else values.get(expr.removeprefix("context."), "")
+            extra = _response_headers(response, values)
         headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body.encode())).encode())]
         if close:
             headers.append((b"connection", b"close"))
         headers += [(k.encode(), str(v).encode()) for k, v in extra.items()]
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body.encode()})
+
+
+def _response_headers(response, values: dict) -> dict:
+    """A Gateway Response's headers: a quoted literal as written, else the named context value."""
+    out = {}
+    for name, expr in (response.headers if response is not None else {}).items():
+        expr = expr.strip()
+        out[name] = expr[1:-1] if expr.startswith("'") else values.get(expr.removeprefix("context."), "")
+    return out
 
 
 def gateway_error_body(status: int, message: str, request_id: str, error_type: str) -> str:

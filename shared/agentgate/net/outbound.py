@@ -40,7 +40,7 @@ class OutboundRefused(Exception):
 @dataclass(frozen=True)
 class OutboundResponse:
     status: int
-    headers: dict[str, str]
+    headers: dict[str, str]  # names in lower case (httpx2's Headers)
     body: bytes
     encoding: str | None = None
 

@@ -386,15 +386,14 @@ def list_bots(owner_id: str, publish_status: str, page_num: int, page_size: int,
     BatchGetItem per 100 bots of the page); full=False answers from the listing alone (what
     the Coze lists show).
     """
+    show_online = publish_status == "published_online"  # the others show drafts
     chosen: list[tuple[Bot, bool]] = []  # (item, show the online config)
     for item in _owner_listing(owner_id):
         published = _published(item)
-        if publish_status == "published_online" and published:
-            chosen.append((item, True))
-        elif publish_status in ("published_draft", "all") and (published or publish_status == "all"):
-            chosen.append((item, False))
-        elif publish_status == "unpublished_draft" and not published:
-            chosen.append((item, False))
+        listed = {"all": True, "published_online": published, "published_draft": published,
+                  "unpublished_draft": not published}.get(publish_status, False)
+        if listed:
+            chosen.append((item, show_online))
     start = (page_num - 1) * page_size
     page = chosen[start : start + page_size]
     if not full:

@@ -115,16 +115,14 @@ class Http(NodeKind):
             raise NodeFailed(str(exc), exc.status) from None
         text = response.text()
         parsed = text
-        content_type = next((v for k, v in response.headers.items() if k.lower() == "content-type"), "")
-        if "json" in content_type or text[:1] in ("{", "["):
+        if "json" in response.headers.get("content-type", "") or text[:1] in ("{", "["):
             try:
                 parsed = json.loads(text)
             except ValueError:
                 parsed = text
         if response.status >= 400 and cfg.get("fail_on_status", True):
             raise NodeFailed(f"{_host_part(url)} answered HTTP {response.status}", 502)
-        yield Output({"status_code": response.status, "body": parsed,
-                      "headers": {k.lower(): v for k, v in response.headers.items()}})
+        yield Output({"status_code": response.status, "body": parsed, "headers": dict(response.headers)})
 
 
 class _Masked(dict):
