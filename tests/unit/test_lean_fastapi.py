@@ -1,6 +1,6 @@
 """agentgate.api.lean_fastapi (issue 10, point 9): an entry import skips two pieces of FastAPI's
 import-time work that no request needs, and what FastAPI serves and refuses stays the same.
-Each check runs in a fresh process, since the module acts only when fastapi is not imported yet."""
+Each check runs in a fresh process, since the deferral acts only when fastapi is not imported yet."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -60,16 +62,21 @@ def _run(script: str, *args: str) -> str:
     return result.stdout.strip().splitlines()[-1]
 
 
-def test_an_entry_import_neither_builds_the_openapi_models_nor_imports_pydantic_v1():
-    out = json.loads(_run(ENTRY, "agentgate-first"))
+@pytest.fixture(scope="module")
+def lean() -> dict:
+    """A process that imported an agentgate app first, as a Lambda entry does."""
+    return json.loads(_run(ENTRY, "agentgate-first"))
+
+
+def test_an_entry_import_neither_builds_the_openapi_models_nor_imports_pydantic_v1(lean):
+    out = lean
     assert out["state"] == {"v1_imported": False, "info_built": False, "check_wrapped": True}
     # The document is still validated by FastAPI's OpenAPI model, built on that first use.
     assert out["document_model_built"] is True
     assert out["document"]["info"]["title"] and out["document"]["paths"]
 
 
-def test_the_openapi_document_is_the_one_fastapi_makes_without_the_deferral():
-    lean = json.loads(_run(ENTRY, "agentgate-first"))
+def test_the_openapi_document_is_the_one_fastapi_makes_without_the_deferral(lean):
     eager = json.loads(_run(ENTRY, "fastapi-first"))
     assert eager["state"]["info_built"] is True, "the models were imported before lean_fastapi, so built"
     assert lean["document"] == eager["document"]

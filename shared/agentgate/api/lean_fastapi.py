@@ -12,7 +12,8 @@ route registration serve no request of ours:
   pydantic.v1 was never imported, so the check answers False then, and asks FastAPI's own
   function otherwise: what FastAPI accepts and refuses is unchanged.
 
-Both are undone by nothing and cost nothing if fastapi was imported first (a test process).
+If fastapi.openapi.models was imported first (a test process), its models are already built and
+only the second piece applies.
 FastAPI is pinned (shared/requirements.txt); tests/unit/test_lean_fastapi.py fails if a new
 version moves what this relies on.
 """
